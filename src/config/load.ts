@@ -1,0 +1,125 @@
+// loadConfig: parses every variable in the schema, applies derived defaults and cross-checks, returns a frozen Config.
+import { hostname as osHostname } from "node:os";
+import { join } from "node:path";
+import { ConfigError, echoValue, type ConfigProblem } from "./errors.ts";
+import { deriveWsUrl, nodeIdFromHostname } from "./formats.ts";
+import { Secret } from "./secret.ts";
+import type { Config } from "./types.ts";
+import { CONFIG_VARS, type ConfigValues, type ConfigVarName } from "./vars.ts";
+import type { VarSpec } from "./spec.ts";
+
+/** Values longer than this are refused before parsing (an allowlist of 10k DIDs fits comfortably). */
+export const MAX_VAR_CHARS = 1 << 20;
+
+export interface LoadConfigOptions {
+  /** Host name used for the default NODE_ID (injected for tests). */
+  hostname?: () => string;
+}
+
+/**
+ * Reads the configuration from `env`. Blank values count as unset (so `VAR=` in a compose file
+ * means "default"). Throws ConfigError listing every problem found, never echoing secrets.
+ */
+export function loadConfig(env: Record<string, string | undefined>, opts: LoadConfigOptions = {}): Config {
+  const problems: ConfigProblem[] = [];
+  const values = {} as Record<ConfigVarName, unknown>;
+  const given = new Set<ConfigVarName>();
+
+  for (const name of Object.keys(CONFIG_VARS) as ConfigVarName[]) {
+    const spec: VarSpec<unknown> = CONFIG_VARS[name];
+    const raw = env[name]?.trim();
+    values[name] = spec.defaultValue;
+    if (raw === undefined || raw === "") continue;
+    given.add(name);
+    const problem = (detail?: string): ConfigProblem => ({
+      variable: name,
+      value: spec.secret ? undefined : echoValue(raw),
+      expected: spec.expected,
+      ...(detail === undefined ? {} : { detail }),
+    });
+    if (raw.length > MAX_VAR_CHARS) {
+      problems.push(problem(`longer than ${MAX_VAR_CHARS} characters`));
+      continue;
+    }
+    const parsed = spec.parse(raw);
+    if (parsed.ok) values[name] = parsed.value;
+    else problems.push(problem(parsed.detail));
+  }
+
+  const v = values as ConfigValues;
+  crossCheck(v, given, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const publicUrl = v.PUBLIC_URL ?? `http://localhost:${v.PORT}`;
+  return deepFreeze({
+    server: {
+      host: v.HOST,
+      port: v.PORT,
+      publicUrl,
+      wsUrl: deriveWsUrl(publicUrl),
+      wsIdleTimeoutSeconds: v.WS_IDLE_TIMEOUT_SECONDS,
+      rateLimitPerConnection: v.RATE_LIMIT_PER_CONNECTION,
+    },
+    storage: {
+      dataDir: v.DATA_DIR,
+      mediatorKeysFile: v.MEDIATOR_KEYS_FILE ?? join(v.DATA_DIR, "mediator-keys.json"),
+    },
+    log: { level: v.LOG_LEVEL, pretty: v.LOG_PRETTY, moduleLevels: { ...v.LOG_LEVELS } },
+    limits: {
+      maxMessageBytes: v.MAX_MESSAGE_BYTES,
+      mailboxMaxMessages: v.MAILBOX_MAX_MESSAGES,
+      mailboxMaxBytes: v.MAILBOX_MAX_BYTES,
+      messageTtlSeconds: v.MESSAGE_TTL_SECONDS,
+      replayWindowSeconds: v.REPLAY_WINDOW_SECONDS,
+    },
+    mediation: { policy: v.MEDIATION_POLICY, allowlist: [...v.MEDIATION_ALLOWLIST] },
+    admin: { token: v.ADMIN_TOKEN === null ? null : new Secret(v.ADMIN_TOKEN) },
+    cluster: {
+      enabled: v.NATS_URL.length > 0,
+      natsUrls: [...v.NATS_URL],
+      nodeId: v.NODE_ID ?? nodeIdFromHostname((opts.hostname ?? osHostname)()),
+    },
+  });
+}
+
+/** Rules spanning several variables. Skipped for a variable that already failed to parse. */
+function crossCheck(v: ConfigValues, given: ReadonlySet<ConfigVarName>, problems: ConfigProblem[]): void {
+  const failed = new Set(problems.map((p) => p.variable));
+  const usable = (n: ConfigVarName) => !failed.has(n);
+
+  if (usable("MEDIATION_POLICY") && usable("MEDIATION_ALLOWLIST")) {
+    if (v.MEDIATION_POLICY === "allowlist" && v.MEDIATION_ALLOWLIST.length === 0) {
+      problems.push({
+        variable: "MEDIATION_ALLOWLIST",
+        value: undefined,
+        expected: CONFIG_VARS.MEDIATION_ALLOWLIST.expected,
+        detail: "required when MEDIATION_POLICY=allowlist",
+      });
+    }
+    // An allowlist that is silently ignored is a security surprise: refuse it instead.
+    if (v.MEDIATION_POLICY === "open" && given.has("MEDIATION_ALLOWLIST")) {
+      problems.push({
+        variable: "MEDIATION_ALLOWLIST",
+        value: undefined,
+        expected: "to be unset",
+        detail: "MEDIATION_POLICY is open; set MEDIATION_POLICY=allowlist to use it",
+      });
+    }
+  }
+  if (usable("MAILBOX_MAX_BYTES") && usable("MAX_MESSAGE_BYTES") && v.MAILBOX_MAX_BYTES < v.MAX_MESSAGE_BYTES) {
+    problems.push({
+      variable: "MAILBOX_MAX_BYTES",
+      value: String(v.MAILBOX_MAX_BYTES),
+      expected: `at least MAX_MESSAGE_BYTES (${v.MAX_MESSAGE_BYTES})`,
+      detail: "a mailbox must be able to hold one message of the largest accepted size",
+    });
+  }
+}
+
+function deepFreeze<T>(obj: T): T {
+  if (obj !== null && typeof obj === "object" && !(obj instanceof Secret) && !Object.isFrozen(obj)) {
+    for (const value of Object.values(obj)) deepFreeze(value);
+    Object.freeze(obj);
+  }
+  return obj;
+}

@@ -1,0 +1,49 @@
+// The validated, frozen configuration object passed down to every layer (never read from a global).
+import type { LogLevel } from "../observability/levels.ts";
+import type { Secret } from "./secret.ts";
+
+export interface Config {
+  readonly server: {
+    readonly host: string;
+    readonly port: number;
+    /** Public base URL without trailing slash, e.g. `https://mediator.example.com`. */
+    readonly publicUrl: string;
+    /** WebSocket endpoint derived from publicUrl, e.g. `wss://mediator.example.com/ws`. */
+    readonly wsUrl: string;
+    readonly wsIdleTimeoutSeconds: number;
+    readonly rateLimitPerConnection: number;
+  };
+  readonly storage: {
+    readonly dataDir: string;
+    readonly mediatorKeysFile: string;
+  };
+  readonly log: {
+    readonly level: LogLevel;
+    readonly pretty: boolean;
+    /** Per-module overrides, e.g. `{ storage: "debug" }`. */
+    readonly moduleLevels: Readonly<Record<string, LogLevel>>;
+  };
+  readonly limits: {
+    readonly maxMessageBytes: number;
+    readonly mailboxMaxMessages: number;
+    readonly mailboxMaxBytes: number;
+    readonly messageTtlSeconds: number;
+    readonly replayWindowSeconds: number;
+  };
+  readonly mediation: {
+    readonly policy: "open" | "allowlist";
+    /** Empty unless policy is "allowlist". */
+    readonly allowlist: readonly string[];
+  };
+  readonly admin: {
+    /** Null disables the admin API. A Secret prints as [REDACTED]; call reveal() to compare. */
+    readonly token: Secret | null;
+  };
+  readonly cluster: {
+    /** True when NATS_URL is set. */
+    readonly enabled: boolean;
+    /** May contain credentials: do not log. */
+    readonly natsUrls: readonly string[];
+    readonly nodeId: string;
+  };
+}

@@ -1,0 +1,141 @@
+// The configuration schema: one declarative entry per environment variable (parsed, bounded, documented).
+import { LOG_LEVELS } from "../observability/levels.ts";
+import {
+  ADMIN_TOKEN_MAX_CHARS,
+  ADMIN_TOKEN_MIN_CHARS,
+  checkAdminToken,
+  checkHost,
+  checkNodeId,
+  checkPath,
+  checkPublicUrl,
+  isDid,
+  isNatsUrl,
+  moduleLevels,
+} from "./formats.ts";
+import { boolean, byteSize, integer, list, oneOf, text, type SpecValue } from "./spec.ts";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const MINUTE = 60;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/**
+ * Order matters only for the docs. Defaults shown as `$NAME` are derived from other variables by
+ * `loadConfig` (their `defaultValue` is null).
+ */
+export const CONFIG_VARS = {
+  PORT: integer({ doc: "TCP port of the HTTP/WebSocket listener.", min: 1, max: 65535, default: 3000 }),
+  HOST: text({
+    doc: "Address to bind to.",
+    expected: "a hostname or IP address",
+    default: "0.0.0.0",
+    check: checkHost,
+  }),
+  PUBLIC_URL: text({
+    doc: "Public base URL clients reach this mediator at (used in DID documents and OOB invitations); the WebSocket endpoint is the same URL with a ws(s) scheme and `/ws` appended.",
+    expected: "an http(s) URL without credentials, query or fragment",
+    default: null,
+    defaultDoc: "http://localhost:$PORT",
+    check: checkPublicUrl,
+  }),
+  DATA_DIR: text({
+    doc: "Directory for the database and key files (relative paths are from the working directory).",
+    expected: "a filesystem path",
+    default: "./data",
+    check: checkPath,
+  }),
+  MEDIATOR_KEYS_FILE: text({
+    doc: "JSON file holding the mediator's DID and private keys (created on first start).",
+    expected: "a filesystem path",
+    default: null,
+    defaultDoc: "$DATA_DIR/mediator-keys.json",
+    check: checkPath,
+  }),
+  LOG_LEVEL: oneOf({ doc: "Minimum level logged.", values: LOG_LEVELS, default: "info" }),
+  LOG_LEVELS: moduleLevels({ doc: "Per-module level overrides, e.g. `storage=debug,transport=warn`." }),
+  LOG_PRETTY: boolean({ doc: "Human-readable logs (needs the pino-pretty dev dependency; JSON otherwise).", default: false }),
+  MAX_MESSAGE_BYTES: byteSize({
+    doc: "Largest inbound message (HTTP body or WebSocket frame) accepted.",
+    min: KiB,
+    max: 64 * MiB,
+    default: MiB,
+  }),
+  MAILBOX_MAX_MESSAGES: integer({
+    doc: "Most messages queued for one mediated client; further forwards are refused.",
+    min: 1,
+    max: 10_000_000,
+    default: 10_000,
+  }),
+  MAILBOX_MAX_BYTES: byteSize({
+    doc: "Most bytes queued for one mediated client; must be at least MAX_MESSAGE_BYTES.",
+    min: KiB,
+    max: 1024 * GiB,
+    default: 100 * MiB,
+  }),
+  MESSAGE_TTL_SECONDS: integer({
+    doc: "How long a queued message is kept before it expires undelivered.",
+    min: MINUTE,
+    max: 365 * DAY,
+    default: 7 * DAY,
+    unit: "s",
+  }),
+  REPLAY_WINDOW_SECONDS: integer({
+    doc: "How long message ids are remembered per sender to reject replays; older messages are refused.",
+    min: 10,
+    max: 7 * DAY,
+    default: HOUR,
+    unit: "s",
+  }),
+  WS_IDLE_TIMEOUT_SECONDS: integer({
+    doc: "Idle WebSocket connections are closed after this long (Bun caps it at 960 s).",
+    min: 10,
+    max: 960,
+    default: 120,
+    unit: "s",
+  }),
+  RATE_LIMIT_PER_CONNECTION: integer({
+    doc: "Requests per second allowed on one connection (token bucket; excess is refused).",
+    min: 1,
+    max: 100_000,
+    default: 100,
+  }),
+  MEDIATION_POLICY: oneOf({
+    doc: "`open` grants mediation to anyone; `allowlist` only to DIDs in MEDIATION_ALLOWLIST.",
+    values: ["open", "allowlist"],
+    default: "open",
+  }),
+  MEDIATION_ALLOWLIST: list({
+    doc: "Comma-separated DIDs allowed to request mediation; required (and only allowed) with MEDIATION_POLICY=allowlist.",
+    expected: "comma-separated DIDs (did:method:id)",
+    maxItems: 10_000,
+    item: isDid,
+  }),
+  ADMIN_TOKEN: text({
+    doc: "Bearer token for the admin API; the admin API is disabled when unset. Secret.",
+    expected: `${ADMIN_TOKEN_MIN_CHARS}..${ADMIN_TOKEN_MAX_CHARS} printable ASCII characters, no spaces`,
+    default: null,
+    secret: true,
+    check: checkAdminToken,
+  }),
+  NATS_URL: list({
+    doc: "Comma-separated NATS servers; cluster mode when set. May carry credentials, so treated as a secret.",
+    expected: "comma-separated nats:// or tls:// URLs",
+    secret: true,
+    maxItems: 64,
+    item: isNatsUrl,
+  }),
+  NODE_ID: text({
+    doc: "This node's id in logs and the cluster.",
+    expected: "1..63 chars of a-z, 0-9, `_`, `-`, starting with a letter or digit",
+    default: null,
+    defaultDoc: "derived from the host name",
+    check: checkNodeId,
+  }),
+} as const;
+
+export type ConfigVarName = keyof typeof CONFIG_VARS;
+
+/** The parsed, defaulted value of every variable (before derived defaults and cross-checks). */
+export type ConfigValues = { -readonly [K in ConfigVarName]: SpecValue<(typeof CONFIG_VARS)[K]> };

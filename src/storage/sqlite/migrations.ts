@@ -1,0 +1,111 @@
+// Versioned schema migrations for the SQLite driver: each version applied once, in order, inside one transaction.
+import type { Database } from "bun:sqlite";
+import { StorageError, StorageErrorCode } from "../errors.ts";
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/** Append only: never edit a released migration, add a new version instead. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "initial schema",
+    sql: `
+      CREATE TABLE messages (
+        id TEXT PRIMARY KEY NOT NULL,
+        mailbox TEXT NOT NULL,
+        recipient_did TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER,
+        dedup_key TEXT NOT NULL,
+        UNIQUE (mailbox, dedup_key)
+      );
+      -- rowid (implicit in every index) is the arrival-order tie-break for equal timestamps.
+      CREATE INDEX messages_by_mailbox ON messages (mailbox, received_at_ms);
+      CREATE INDEX messages_by_recipient ON messages (mailbox, recipient_did, received_at_ms);
+      CREATE INDEX messages_by_expiry ON messages (expires_at_ms) WHERE expires_at_ms IS NOT NULL;
+
+      -- O(1) quota checks; kept exact by triggers whatever path inserts or deletes a message.
+      CREATE TABLE mailbox_usage (
+        mailbox TEXT PRIMARY KEY NOT NULL,
+        count INTEGER NOT NULL,
+        bytes INTEGER NOT NULL
+      );
+      CREATE TRIGGER messages_usage_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO mailbox_usage (mailbox, count, bytes) VALUES (NEW.mailbox, 1, NEW.size_bytes)
+        ON CONFLICT (mailbox) DO UPDATE SET count = count + 1, bytes = bytes + excluded.bytes;
+      END;
+      CREATE TRIGGER messages_usage_delete AFTER DELETE ON messages BEGIN
+        UPDATE mailbox_usage SET count = count - 1, bytes = bytes - OLD.size_bytes WHERE mailbox = OLD.mailbox;
+        DELETE FROM mailbox_usage WHERE mailbox = OLD.mailbox AND count = 0;
+      END;
+
+      CREATE TABLE mediations (
+        client_did TEXT PRIMARY KEY NOT NULL,
+        routing_did TEXT NOT NULL,
+        granted_at_ms INTEGER NOT NULL
+      );
+      CREATE TABLE keys (
+        recipient_did TEXT PRIMARY KEY NOT NULL,
+        client_did TEXT NOT NULL REFERENCES mediations (client_did) ON DELETE CASCADE
+      );
+      CREATE INDEX keys_by_client ON keys (client_did, recipient_did);
+
+      CREATE TABLE replay (
+        sender TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (sender, message_id)
+      );
+      CREATE INDEX replay_by_expiry ON replay (expires_at_ms);
+
+      -- health() rewrites this single row to prove the database accepts durable writes.
+      CREATE TABLE health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at_ms INTEGER NOT NULL);
+    `,
+  },
+];
+
+function assertOrdered(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration list invariant: expected version ${i + 1}, got ${m.version}`);
+  });
+}
+
+/**
+ * Brings the schema up to the last migration; returns the versions applied now (empty when up to date).
+ * Runs under BEGIN IMMEDIATE so two processes opening the same file cannot both apply a version.
+ */
+export function applyMigrations(db: Database, migrations: readonly Migration[], nowMs: number): number[] {
+  assertOrdered(migrations);
+  db.run(
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY NOT NULL, applied_at_ms INTEGER NOT NULL)",
+  );
+  const run = db.transaction((): number[] => {
+    const row = db.query<{ v: number | null }, []>("SELECT MAX(version) AS v FROM schema_migrations").get();
+    const current = row?.v ?? 0;
+    if (current > migrations.length) {
+      throw new StorageError(
+        StorageErrorCode.SchemaTooNew,
+        `database schema version ${current} is newer than this code (${migrations.length})`,
+      );
+    }
+    const applied: number[] = [];
+    for (const m of migrations.slice(current)) {
+      db.run(m.sql);
+      db.run("INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?, ?)", [m.version, nowMs]);
+      applied.push(m.version);
+    }
+    return applied;
+  });
+  return run.immediate();
+}
+
+/** The highest applied version (0 for an empty database). */
+export function schemaVersion(db: Database): number {
+  return db.query<{ v: number | null }, []>("SELECT MAX(version) AS v FROM schema_migrations").get()?.v ?? 0;
+}
