@@ -12,10 +12,17 @@ export interface Clock {
   nowMs(): number;
   /** Monotonic time in ms from an arbitrary origin (never goes back; use for durations and timeouts). */
   monotonicMs(): number;
-  /** Runs `fn` once after `delayMs` (>= 0) of monotonic time. */
-  setTimeout(fn: () => void, delayMs: number): TimerHandle;
+  /**
+   * Runs `fn` once after `delayMs` (>= 0) of monotonic time. `unref: true` marks a background timer
+   * that must not keep the process alive (sweeps, housekeeping); clocks without processes ignore it.
+   */
+  setTimeout(fn: () => void, delayMs: number, opts?: TimerOptions): TimerHandle;
   /** Cancels a pending timer; a no-op for fired, cancelled or unknown handles. */
   clearTimeout(handle: TimerHandle): void;
+}
+
+export interface TimerOptions {
+  unref?: boolean;
 }
 
 /** Largest delay the platform timer accepts (2^31-1 ms, ~24.8 days); longer delays are a bug, not a wait. */
@@ -33,10 +40,12 @@ type NativeTimer = ReturnType<typeof globalThis.setTimeout>;
 export const systemClock: Clock = Object.freeze({
   nowMs: () => Date.now(),
   monotonicMs: () => performance.now(),
-  setTimeout(fn: () => void, delayMs: number): TimerHandle {
+  setTimeout(fn: () => void, delayMs: number, opts?: TimerOptions): TimerHandle {
     checkDelay(delayMs);
+    const native = globalThis.setTimeout(fn, delayMs);
+    if (opts?.unref === true) native.unref();
     // Wrapped in an object so handles from this clock and a ManualClock are never confused.
-    return { native: globalThis.setTimeout(fn, delayMs) };
+    return { native };
   },
   clearTimeout(handle: TimerHandle): void {
     const native = (handle as { native?: NativeTimer }).native;

@@ -14,6 +14,8 @@ import {
 } from "../../src/didcomm/jwe/index.ts";
 import { generateJwk } from "../../src/didcomm/keys/generate.ts";
 import { type KeyRef, type PrivateJwk, publicPart } from "../../src/didcomm/keys/jwk.ts";
+import { NODE_ANON_ALG, nodeEnv, nodePackEncrypted, nodeUnpack } from "../support/didcomm-node.ts";
+import { DocResolver, KeySecrets, makeParty, type Party } from "../support/world.ts";
 
 type AgreementCurve = "X25519" | "P-256";
 const CURVES: AgreementCurve[] = ["X25519", "P-256"];
@@ -355,4 +357,92 @@ describe("mutation fuzz", () => {
       expect(rejected).toBeGreaterThan(200);
     });
   }
+});
+
+describe("apv ordering", () => {
+  test("byte-wise UTF-8 order, also for kids beyond the BMP", () => {
+    // U+FF01 (UTF-8 ef bc 81) sorts before U+1F600 (UTF-8 f0 9f 98 80) by bytes, but after it in UTF-16.
+    const a = "did:x#\uFF01";
+    const b = "did:x#\u{1F600}";
+    const expected = b64uEncode(new Bun.CryptoHasher("sha256").update(`${a}.${b}`).digest());
+    expect(computeApv([b, a])).toBe(expected);
+    expect(computeApv([a, b])).toBe(expected);
+    expect(computeApv(["did:b#1", "did:a#1"])).toBe(b64uEncode(new Bun.CryptoHasher("sha256").update("did:a#1.did:b#1").digest()));
+    expect(computeApv(["did:only#1"])).toBe(b64uEncode(new Bun.CryptoHasher("sha256").update("did:only#1").digest()));
+  });
+});
+
+// Interop at the JWE layer with didcomm-node (SICPA didcomm-rust as WASM): same apv/apu/KDF/AAD conventions.
+describe("interop with didcomm-node", () => {
+  const keyOf = (p: Party, kid: string): KeyRef<PrivateJwk> => p.keys.find((k) => k.kid === kid)!;
+  for (const crv of CURVES) {
+    const spec = crv === "X25519" ? { x25519: 2 } : { x25519: 0, p256: 2 };
+    const alice = makeParty("alice", spec);
+    const bob = makeParty("bob", spec);
+    const resolver = new DocResolver([alice.doc, bob.doc]);
+    const msg = { id: "m1", type: "https://example.org/t/1.0/x", from: alice.did, to: [bob.did], body: { crv } };
+
+    for (const enc of CONTENT_ENCS) {
+      test(`${crv} ${enc}: didcomm-node anoncrypt -> decryptJwe`, async () => {
+        const { packed } = await nodePackEncrypted({ ...msg, from: undefined }, bob.did, nodeEnv(resolver, new KeySecrets([])), {
+          encAlgAnon: NODE_ANON_ALG[enc],
+        });
+        const parsed = parseJwe(JSON.parse(packed));
+        expect(parsed.header.enc).toBe(enc);
+        expect(parsed.recipients.map((r) => r.kid).sort()).toEqual([...bob.agreement].sort());
+        for (const kid of bob.agreement) {
+          const out = JSON.parse(Buffer.from(decryptJwe(parsed, keyOf(bob, kid))).toString());
+          expect(out.body).toEqual({ crv });
+        }
+      });
+      test(`${crv} ${enc}: encryptAnon -> didcomm-node unpack`, async () => {
+        const recipients = bob.agreement.map((kid) => ({ kid, jwk: publicPart(keyOf(bob, kid).jwk) }));
+        const plain = utf8Encode(JSON.stringify({ typ: "application/didcomm-plain+json", ...msg, from: undefined }));
+        const packed = JSON.stringify(encryptAnon(plain, recipients, { enc }));
+        const out = await nodeUnpack(packed, nodeEnv(resolver, new KeySecrets(bob.keys)));
+        expect(out.message.body).toEqual({ crv });
+        expect(out.metadata.anonymous_sender).toBe(true);
+        expect(out.metadata.enc_alg_anon).toBe(NODE_ANON_ALG[enc]);
+      });
+    }
+
+    test(`${crv}: didcomm-node authcrypt -> decryptJwe`, async () => {
+      const { packed, meta } = await nodePackEncrypted(msg, bob.did, nodeEnv(resolver, new KeySecrets(alice.keys)), { from: alice.did });
+      const parsed = parseJwe(JSON.parse(packed));
+      expect(parsed.header.alg).toBe("ECDH-1PU+A256KW");
+      expect(parsed.header.skid).toBe(String(meta.from_kid));
+      const senderKid = parsed.header.skid!;
+      const sender = { kid: senderKid, jwk: publicPart(keyOf(alice, senderKid).jwk) };
+      for (const r of parsed.recipients) {
+        const out = JSON.parse(Buffer.from(decryptJwe(parsed, keyOf(bob, r.kid), sender)).toString());
+        expect(out.body).toEqual({ crv });
+      }
+    });
+    test(`${crv}: encryptAuth -> didcomm-node unpack`, async () => {
+      const senderKid = alice.agreement[0]!;
+      const recipients = bob.agreement.map((kid) => ({ kid, jwk: publicPart(keyOf(bob, kid).jwk) }));
+      const plain = utf8Encode(JSON.stringify({ typ: "application/didcomm-plain+json", ...msg }));
+      const packed = JSON.stringify(encryptAuth(plain, keyOf(alice, senderKid), recipients));
+      const out = await nodeUnpack(packed, nodeEnv(resolver, new KeySecrets(bob.keys)));
+      expect(out.message.body).toEqual({ crv });
+      expect(out.metadata.authenticated).toBe(true);
+      expect(out.metadata.encrypted_from_kid).toBe(senderKid);
+    });
+  }
+});
+
+describe("hostile input objects", () => {
+  test("a throwing getter surfaces as Malformed, not a foreign error", () => {
+    const hostile = {
+      protected: "e30",
+      get recipients(): unknown {
+        throw new TypeError("boom");
+      },
+      ciphertext: "",
+    };
+    expect(codeOf(() => parseJwe(withHeader(encryptAnon(plaintext, [pubRef(keyRef("did:a#1", "X25519"))]), () => {})))).toBe("no-error");
+    expect(codeOf(() => parseJwe({ ...hostile, protected: encryptAnon(plaintext, [pubRef(keyRef("did:a#1", "X25519"))]).protected }))).toBe(
+      "malformed",
+    );
+  });
 });

@@ -1,7 +1,7 @@
 // Strict parser for untrusted JWEs (General JSON): every field type-checked, decoded and length-checked.
 import { cekLength, isContentEnc, ivLength, tagLength } from "../crypto/content.ts";
 import { b64uDecode, b64uDecodeJson, b64uEncode, parseJsonObject, utf8Decode } from "../encoding/base64url.ts";
-import { DidcommError, DidcommErrorCode } from "../errors.ts";
+import { DidcommError, DidcommErrorCode, isDidcommError } from "../errors.ts";
 import { isAgreementCurve, toPublicJwk } from "../keys/jwk.ts";
 import { apvDigest } from "./apv.ts";
 import { ANON_ALG, AUTH_ALG, type JweProtectedHeader, type KeyWrapAlg, type ParseJweOptions, type ParsedJwe } from "./types.ts";
@@ -25,6 +25,16 @@ export function isJweShape(obj: unknown): boolean {
  * SenderMismatch (skid differs from apu). Never returns a partially checked value.
  */
 export function parseJwe(input: unknown, opts: ParseJweOptions = {}): ParsedJwe {
+  try {
+    return parseJweUnchecked(input, opts);
+  } catch (e) {
+    // Hostile shapes (getters, proxies, huge nesting) must still surface as a typed error.
+    if (isDidcommError(e)) throw e;
+    throw new DidcommError(DidcommErrorCode.Malformed, "JWE could not be parsed", { cause: e });
+  }
+}
+
+function parseJweUnchecked(input: unknown, opts: ParseJweOptions): ParsedJwe {
   const maxRecipients = clamp(opts.maxRecipients, DEFAULT_MAX_RECIPIENTS, HARD_MAX_RECIPIENTS);
   const maxKid = clamp(opts.maxKidLength, DEFAULT_MAX_KID, 1 << 16);
   const maxProtected = clamp(opts.maxProtectedLength, DEFAULT_MAX_PROTECTED, 1 << 20);

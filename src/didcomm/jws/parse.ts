@@ -1,7 +1,7 @@
 // Strict parser for untrusted JWSs (General JSON): headers type-checked, signatures decoded, not verified.
 import { isSignAlg, SIGNATURE_BYTES } from "../crypto/sign.ts";
 import { b64uDecode, b64uDecodeJson, parseJsonObject } from "../encoding/base64url.ts";
-import { DidcommError, DidcommErrorCode } from "../errors.ts";
+import { DidcommError, DidcommErrorCode, isDidcommError } from "../errors.ts";
 import type { ParseJwsOptions, ParsedJws } from "./types.ts";
 
 const DEFAULT_MAX_SIGNATURES = 16;
@@ -22,6 +22,16 @@ export function isJwsShape(obj: unknown): boolean {
  * that, the protected one).
  */
 export function parseJws(input: unknown, opts: ParseJwsOptions = {}): ParsedJws {
+  try {
+    return parseJwsUnchecked(input, opts);
+  } catch (e) {
+    // Hostile shapes (getters, proxies, huge nesting) must still surface as a typed error.
+    if (isDidcommError(e)) throw e;
+    throw new DidcommError(DidcommErrorCode.Malformed, "JWS could not be parsed", { cause: e });
+  }
+}
+
+function parseJwsUnchecked(input: unknown, opts: ParseJwsOptions): ParsedJws {
   const maxSignatures = clamp(opts.maxSignatures, DEFAULT_MAX_SIGNATURES, HARD_MAX_SIGNATURES);
   const maxKid = clamp(opts.maxKidLength, DEFAULT_MAX_KID, 1 << 16);
   const o = typeof input === "string" ? parseJsonObject(input, "JWS") : input;

@@ -27,8 +27,7 @@ export class SweepTimer {
       this.#handle = null;
       this.#atMs = Number.POSITIVE_INFINITY;
       this.onFire();
-    }, Math.max(0, atMs - this.clock.monotonicMs()));
-    unrefTimer(this.#handle);
+    }, Math.max(0, atMs - this.clock.monotonicMs()), { unref: true });
   }
 
   clear(): void {
@@ -36,14 +35,4 @@ export class SweepTimer {
     this.#handle = null;
     this.#atMs = Number.POSITIVE_INFINITY;
   }
-}
-
-/**
- * The sweep must not keep the process alive. The Clock interface has no unref, so use the
- * platform timer's if the handle exposes one (systemClock wraps it as `native`).
- */
-function unrefTimer(handle: TimerHandle): void {
-  const h = handle as { unref?: () => void; native?: { unref?: () => void } };
-  if (typeof h.unref === "function") h.unref();
-  else if (typeof h.native?.unref === "function") h.native.unref();
 }
