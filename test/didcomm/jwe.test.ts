@@ -433,16 +433,13 @@ describe("interop with didcomm-node", () => {
 
 describe("hostile input objects", () => {
   test("a throwing getter surfaces as Malformed, not a foreign error", () => {
-    const hostile = {
-      protected: "e30",
-      get recipients(): unknown {
+    const hostile: Record<string, unknown> = { ...encryptAnon(plaintext, [pubRef(keyRef("did:a#1", "X25519"))]) };
+    expect(codeOf(() => parseJwe(hostile))).toBe("no-error");
+    Object.defineProperty(hostile, "iv", {
+      get(): never {
         throw new TypeError("boom");
       },
-      ciphertext: "",
-    };
-    expect(codeOf(() => parseJwe(withHeader(encryptAnon(plaintext, [pubRef(keyRef("did:a#1", "X25519"))]), () => {})))).toBe("no-error");
-    expect(codeOf(() => parseJwe({ ...hostile, protected: encryptAnon(plaintext, [pubRef(keyRef("did:a#1", "X25519"))]).protected }))).toBe(
-      "malformed",
-    );
+    });
+    expect(codeOf(() => parseJwe(hostile))).toBe("malformed");
   });
 });
