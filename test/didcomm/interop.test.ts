@@ -466,6 +466,37 @@ describe("did:peer:2 documents from Haven's resolver", () => {
   const haven = (keys: KeyRef<PrivateJwk>[]): DidcommContext => ({ resolver, secrets: new KeySecrets(keys) });
   const node = (keys: KeyRef<PrivateJwk>[]) => nodeEnv(resolver, new KeySecrets(keys));
 
+  test("forward through a did:peer:2 mediator (recipient service uri = mediator DID), both directions", async () => {
+    const mAgree = generateJwk("X25519");
+    const mediatorDid = createPeer2({
+      authenticationKeys: [publicPart(generateJwk("Ed25519"))],
+      agreementKeys: [publicPart(mAgree)],
+      services: [{ uri: "https://mediator.example/didcomm", accept: ["didcomm/v2"] }],
+    });
+    const mediatorKeys: KeyRef<PrivateJwk>[] = [{ kid: `${mediatorDid}#key-2`, jwk: mAgree }];
+    const bAgree = generateJwk("X25519");
+    const bobDid = createPeer2({
+      authenticationKeys: [publicPart(generateJwk("Ed25519"))],
+      agreementKeys: [publicPart(bAgree)],
+      services: [{ uri: mediatorDid, accept: ["didcomm/v2"] }],
+    });
+    const bobKeys: KeyRef<PrivateJwk>[] = [{ kid: `${bobDid}#key-2`, jwk: bAgree }];
+    const alice = peerParty("X25519", "Ed25519");
+    const msg = sampleMessage(alice.did, bobDid);
+
+    const { packed, meta } = await nodePackEncrypted(msg, bobDid, node(alice.keys), { from: alice.did, forward: true });
+    expect(meta.messaging_service?.service_endpoint).toBe("https://mediator.example/didcomm");
+    const fwd = await unpackForward(packed, haven(mediatorKeys));
+    expect(fwd.next).toBe(bobDid);
+    expect(plain((await unpack(JSON.stringify(fwd.forwarded), haven(bobKeys))).message)).toEqual(plain(msg));
+
+    const res = await packEncrypted(msg, bobDid, haven(alice.keys), { from: alice.did });
+    expect(res.service).toEqual({ uri: "https://mediator.example/didcomm", routingKeys: [mediatorDid] });
+    const nfwd = await nodeParseForward(res.packed, node(mediatorKeys));
+    expect(nfwd?.next).toBe(bobDid);
+    expect(plain((await nodeUnpack(JSON.stringify(nfwd!.forwarded), node(bobKeys))).message)).toEqual(plain(msg));
+  });
+
   for (const [agreementCrv, signCrv] of [["X25519", "Ed25519"], ["P-256", "P-256"]] as const) {
     const alice = peerParty(agreementCrv, signCrv);
     const bob = peerParty(agreementCrv, signCrv);
