@@ -1,8 +1,8 @@
-// Content encryption for JWE: A256CBC-HS512, A256GCM (native) and XC20P (@noble/ciphers).
+// Content encryption for JWE: A256CBC-HS512, A256GCM (native) and XC20P (libsodium or @noble/ciphers).
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { DidcommError, DidcommErrorCode } from "../errors.ts";
 import { cbcHs512Decrypt, cbcHs512Encrypt } from "./cbc-hmac.ts";
+import { xchacha } from "./xchacha.ts";
 
 export type ContentEnc = "A256CBC-HS512" | "A256GCM" | "XC20P";
 export const CONTENT_ENCS: readonly ContentEnc[] = ["A256CBC-HS512", "A256GCM", "XC20P"];
@@ -64,7 +64,7 @@ export function encryptContent(
       return { iv: nonce, ciphertext, tag: cipher.getAuthTag() };
     }
     case "XC20P": {
-      const sealed = xchacha20poly1305(cek, nonce, aad).encrypt(plaintext);
+      const sealed = xchacha.seal(cek, nonce, aad, plaintext);
       const split = sealed.length - p.tagBytes;
       return { iv: nonce, ciphertext: sealed.subarray(0, split), tag: sealed.subarray(split) };
     }
@@ -96,14 +96,13 @@ export function decryptContent(
       } catch (cause) {
         throw new DidcommError(DidcommErrorCode.DecryptFailed, "content decryption failed", { cause });
       }
-    case "XC20P":
-      try {
-        const sealed = new Uint8Array(ciphertext.length + tag.length);
-        sealed.set(ciphertext, 0);
-        sealed.set(tag, ciphertext.length);
-        return xchacha20poly1305(cek, iv, aad).decrypt(sealed);
-      } catch (cause) {
-        throw new DidcommError(DidcommErrorCode.DecryptFailed, "content decryption failed", { cause });
-      }
+    case "XC20P": {
+      const sealed = new Uint8Array(ciphertext.length + tag.length);
+      sealed.set(ciphertext, 0);
+      sealed.set(tag, ciphertext.length);
+      const plain = xchacha.open(cek, iv, aad, sealed);
+      if (plain === null) throw new DidcommError(DidcommErrorCode.DecryptFailed, "content decryption failed");
+      return plain;
+    }
   }
 }

@@ -14,3 +14,4 @@ export {
 } from "./content.ts";
 export { type SignAlg, isSignAlg, algForKey, signBytes, verifyBytes, SIGNATURE_BYTES } from "./sign.ts";
 export { privateKeyObject, publicKeyObject } from "./keys.ts";
+export { xchacha, nobleXChaCha, type XChaChaBackend } from "./xchacha.ts";
