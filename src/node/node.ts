@@ -1,0 +1,157 @@
+// Composition root of one Haven node: identity, DID, storage, mailbox actors, mediator core, HTTP/WS server.
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { Config } from "../config/types.ts";
+import { deriveWsUrl } from "../config/formats.ts";
+import { createResolver } from "../didcomm/did/index.ts";
+import { loadOrCreateIdentityFile, mintMediatorDid } from "../didcomm/identity/index.ts";
+import { MemorySecrets } from "../didcomm/secrets/index.ts";
+import { MailboxActor } from "../mailbox/index.ts";
+import { createMediatorCore, type MediatorCore, type PostMessage } from "../mediator/index.ts";
+import { createLogger, type Logger } from "../observability/index.ts";
+import { systemClock, type Clock } from "../runtime/index.ts";
+import { openSqliteDriver, type SqliteStorageDriver } from "../storage/index.ts";
+import { createHealth, diskCheck, eventLoopCheck, storageCheck } from "../transport/health.ts";
+import { createHttpApp, type HttpApp, type HttpAppOptions } from "../transport/http-app.ts";
+import { makeInvitationInfo } from "../transport/invitation.ts";
+import { LagMonitor } from "../transport/lag-monitor.ts";
+import { ExpirySweep } from "./expiry-sweep.ts";
+
+export interface HavenNode {
+  /** Public HTTP URL (PUBLIC_URL, with the real port when PORT=0 and PUBLIC_URL was not set). */
+  readonly url: string;
+  readonly wsUrl: string;
+  readonly did: string;
+  readonly invitationUrl: string;
+  /** The port actually bound. */
+  readonly port: number;
+  /** Graceful: stop accepting, drain in-flight work, close sockets, stop actors, close storage. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface NodeOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** Outbound POST for replies without return_route (tests inject a fake). */
+  post?: PostMessage;
+  /** Readiness fails below this much free disk in DATA_DIR. Default 64 MiB. */
+  minFreeDiskBytes?: number;
+  /** Readiness fails when event-loop lag exceeds this. Default 1000 ms. */
+  maxEventLoopLagMs?: number;
+  /** Bound on waiting for in-flight requests at stop. Default 10_000 ms. */
+  drainTimeoutMs?: number;
+  expirySweepIntervalMs?: number;
+  expiryBatchSize?: number;
+  http?: HttpAppOptions;
+}
+
+const DB_FILE = "haven.sqlite";
+
+/** With PORT=0 the default PUBLIC_URL (`http://localhost:0`) names port 0: put the bound port in. */
+function withBoundPort(config: Config, port: number): Config["server"] {
+  const s = config.server;
+  if (s.port !== 0 || new URL(s.publicUrl).port !== "0") return { ...s, port };
+  const publicUrl = s.publicUrl.replace(/:0(?=\/|$)/, `:${port}`);
+  return { ...s, port, publicUrl, wsUrl: deriveWsUrl(publicUrl) };
+}
+
+export async function createNode(config: Config, opts: NodeOptions = {}): Promise<HavenNode> {
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? createLogger({ level: config.log.level, pretty: config.log.pretty, moduleLevels: config.log.moduleLevels, clock });
+  const log = logger.child({ module: "node" });
+  const cleanup: (() => Promise<void> | void)[] = [];
+  const runCleanup = async (): Promise<void> => {
+    for (const step of cleanup.splice(0).reverse()) {
+      try {
+        await step();
+      } catch (err) {
+        log.error({ err: err instanceof Error ? err.name : "unknown" }, "error while stopping");
+      }
+    }
+  };
+
+  try {
+    await mkdir(config.storage.dataDir, { recursive: true, mode: 0o700 });
+    const identity = await loadOrCreateIdentityFile(config.storage.mediatorKeysFile);
+    const driver: SqliteStorageDriver = openSqliteDriver({ path: join(config.storage.dataDir, DB_FILE), clock });
+    cleanup.push(() => driver.close());
+    const mailbox = new MailboxActor({
+      driver,
+      clock,
+      defaultQuota: { maxCount: config.limits.mailboxMaxMessages, maxBytes: config.limits.mailboxMaxBytes },
+      actors: { logger: logger.child({ module: "mailbox" }) },
+    });
+    cleanup.push(() => mailbox.stop({ drain: true }));
+
+    const lag = new LagMonitor({ clock });
+    lag.start();
+    cleanup.push(() => lag.stop());
+    const health = createHealth(
+      [
+        storageCheck(driver),
+        diskCheck(config.storage.dataDir, opts.minFreeDiskBytes ?? 64 * 1024 * 1024),
+        eventLoopCheck(lag, opts.maxEventLoopLagMs ?? 1000),
+      ],
+      { clock },
+    );
+
+    // Listen before minting the DID: with PORT=0 the DID's endpoints need the port we are given.
+    const app: HttpApp = createHttpApp({ health, config, logger, clock, ...(opts.http ? { options: opts.http } : {}) });
+    const { port } = app.listen({ hostname: config.server.host, port: config.server.port });
+    let core: MediatorCore | undefined;
+    cleanup.push(async () => {
+      const { drained } = await app.close({ drainTimeoutMs: opts.drainTimeoutMs ?? 10_000 });
+      if (!drained) log.warn({}, "in-flight requests did not finish before the drain timeout");
+      // After the drain, so replies queued by the last requests still go out.
+      await core?.flushOutbound();
+    });
+
+    const server = withBoundPort(config, port);
+    const nodeConfig: Config = { ...config, server };
+    const minted = mintMediatorDid(identity, { httpUri: server.publicUrl, wsUri: server.wsUrl });
+    core = createMediatorCore({
+      mediatorDid: minted.did,
+      resolver: createResolver(),
+      secrets: new MemorySecrets(minted.keys),
+      storage: driver,
+      mailbox,
+      config: nodeConfig,
+      clock,
+      logger,
+      ...(opts.post ? { post: opts.post } : {}),
+    });
+    const invitation = makeInvitationInfo({ did: minted.did, publicUrl: server.publicUrl });
+    app.attach({ core, invitation });
+
+    const sweep = new ExpirySweep({
+      messages: driver.messages,
+      clock,
+      logger: log,
+      ...(opts.expirySweepIntervalMs !== undefined ? { intervalMs: opts.expirySweepIntervalMs } : {}),
+      ...(opts.expiryBatchSize !== undefined ? { batchSize: opts.expiryBatchSize } : {}),
+    });
+    sweep.start();
+    cleanup.push(() => sweep.stop());
+
+    log.info({ url: server.publicUrl, port, did: minted.did }, "haven node started");
+    let stopping: Promise<void> | undefined;
+    return {
+      url: server.publicUrl,
+      wsUrl: server.wsUrl,
+      did: minted.did,
+      invitationUrl: invitation.url,
+      port,
+      stop: () => {
+        stopping ??= (async () => {
+          log.info({}, "haven node stopping");
+          await runCleanup();
+          log.info({}, "haven node stopped");
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await runCleanup();
+    throw err;
+  }
+}
