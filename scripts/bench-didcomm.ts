@@ -1,5 +1,6 @@
 // DIDComm benchmark (not a test): Haven vs didcomm-node pack/unpack ops/s, sequential in one process; ends with one JSON line.
-// Usage: bun run bench:didcomm [--seconds 2] [--warmup 0.5] [--min-ops 200] [--only <substring of case id>]
+// Usage: bun run bench:didcomm [--rounds 5] [--round-seconds 0.5] [--warmup 0.5] [--min-ops 100] [--only <case id substring>]
+// Each case runs Haven and didcomm-node in alternating timed rounds and reports each one's median round.
 import { Message as NodeMessage } from "didcomm-node";
 import type { ContentEnc } from "../src/didcomm/crypto/content.ts";
 import type { DidResolver } from "../src/didcomm/did/types.ts";
@@ -9,14 +10,14 @@ import type { DidcommContext } from "../src/didcomm/pack/types.ts";
 import type { KeyRef, PrivateJwk } from "../src/didcomm/keys/jwk.ts";
 import { NODE_ANON_ALG, toNodeDidDoc, toNodeSecret, type NodeDidDoc, type NodeSecret } from "../test/support/didcomm-node.ts";
 import { DocResolver, KeySecrets, makeParty, type Party } from "../test/support/world.ts";
-import { fmtInt, measure, numberArg, table, argValue, type MeasureOptions } from "./lib/bench.ts";
+import { argValue, compare, fmtInt, numberArg, table, type CompareOptions, type Summary } from "./lib/bench.ts";
 
 const MESSAGE_BYTES = 1024;
-const opts: MeasureOptions = {
-  minMs: numberArg("seconds", 2, 0.01, 600) * 1000,
+const opts: CompareOptions = {
+  rounds: numberArg("rounds", 5, 1, 101),
+  roundMs: numberArg("round-seconds", 0.5, 0.01, 60) * 1000,
   warmupMs: numberArg("warmup", 0.5, 0, 60) * 1000,
-  minOps: numberArg("min-ops", 200, 1, 1e7),
-  maxOps: 5_000_000,
+  minOpsPerRound: numberArg("min-ops", 100, 1, 1e7),
 };
 const only = argValue("only", "");
 
@@ -153,20 +154,24 @@ async function checkUnpacks(packed: string, as: Party, id: string, what: string)
 }
 
 const cases = (await buildCases()).filter((c) => c.id.includes(only));
-const results: { c: Case; haven: number; node: number }[] = [];
+if (cases.length === 0) throw new Error(`no case id contains "${only}"`);
+const results: { c: Case; haven: Summary; node: Summary }[] = [];
+const spread = (s: Summary) => `${fmtInt(s.median)}/s (rounds ${fmtInt(s.min)}..${fmtInt(s.max)}, ${s.totalOps} ops)`;
 for (const c of cases) {
-  const haven = await measure(c.haven, opts);
-  const node = await measure(c.node, opts);
-  results.push({ c, haven: haven.opsPerSec, node: node.opsPerSec });
-  console.error(`  ${c.id}: haven ${fmtInt(haven.opsPerSec)}/s (${haven.ops} ops), didcomm-node ${fmtInt(node.opsPerSec)}/s (${node.ops} ops)`);
+  const [haven, node] = await compare(c.haven, c.node, opts);
+  results.push({ c, haven, node });
+  console.error(`  ${c.id}: haven ${spread(haven)}, didcomm-node ${spread(node)}`);
 }
 
-const ratio = (r: { haven: number; node: number }) => r.haven / r.node;
-console.log(`\nDIDComm pack/unpack, ${MESSAGE_BYTES} B plaintext, sequential, one process (ops/s; higher is better)\n`);
+const ratio = (r: { haven: Summary; node: Summary }) => r.haven.median / r.node.median;
+console.log(
+  `\nDIDComm pack/unpack, ${MESSAGE_BYTES} B plaintext, one process, sequential; median of ${opts.rounds} alternating ` +
+    `rounds of ${opts.roundMs / 1000} s (ops/s; higher is better)\n`,
+);
 console.log(
   table(
     ["case", "haven", "didcomm-node", "haven/didcomm-node"],
-    results.map((r) => [r.c.label, fmtInt(r.haven), fmtInt(r.node), `${ratio(r).toFixed(1)}x`]),
+    results.map((r) => [r.c.label, fmtInt(r.haven.median), fmtInt(r.node.median), `${ratio(r).toFixed(1)}x`]),
   ),
 );
 
@@ -174,7 +179,11 @@ const fwd = results.find((r) => r.c.id === "forward-x25519-xc20p-unpack");
 const goal =
   fwd === undefined
     ? null
-    : { forwardUnpackOpsPerSec: Math.round(fwd.haven), ratio: Number(ratio(fwd).toFixed(2)), met: fwd.haven >= 20_000 && ratio(fwd) >= 5 };
+    : {
+        forwardUnpackOpsPerSec: Math.round(fwd.haven.median),
+        ratio: Number(ratio(fwd).toFixed(2)),
+        met: fwd.haven.median >= 20_000 && ratio(fwd) >= 5,
+      };
 if (goal !== null) {
   console.log(`\ngoal (forward unpack >= 20,000/s and >= 5x didcomm-node): ${goal.met ? "met" : "NOT met"}`);
 }
@@ -182,10 +191,14 @@ console.log(
   JSON.stringify({
     bench: "didcomm",
     messageBytes: MESSAGE_BYTES,
-    minSeconds: opts.minMs / 1000,
+    rounds: opts.rounds,
+    roundSeconds: opts.roundMs / 1000,
     bun: Bun.version,
     cases: Object.fromEntries(
-      results.map((r) => [r.c.id, { haven: Math.round(r.haven), didcommNode: Math.round(r.node), ratio: Number(ratio(r).toFixed(2)) }]),
+      results.map((r) => [
+        r.c.id,
+        { haven: Math.round(r.haven.median), didcommNode: Math.round(r.node.median), ratio: Number(ratio(r).toFixed(2)) },
+      ]),
     ),
     goal,
   }),

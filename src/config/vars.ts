@@ -26,7 +26,7 @@ const DAY = 24 * HOUR;
  * `loadConfig` (their `defaultValue` is null).
  */
 export const CONFIG_VARS = {
-  PORT: integer({ doc: "TCP port of the HTTP/WebSocket listener.", min: 1, max: 65535, default: 3000 }),
+  PORT: integer({ doc: "TCP port of the HTTP/WebSocket listener; 0 picks a free port (reported at start).", min: 0, max: 65535, default: 3000 }),
   HOST: text({
     doc: "Address to bind to.",
     expected: "a hostname or IP address",

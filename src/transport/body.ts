@@ -28,7 +28,8 @@ export async function readBoundedBody(request: Request, opts: ReadBodyOptions): 
   // Refuse on the header alone: nothing is read.
   if (declared !== null && declared > maxBytes) return tooLarge(maxBytes);
   const stream = request.body;
-  if (stream === null) return { ok: false, status: 400, reason: "empty body" };
+  if (stream === null || declared === 0) return { ok: false, status: 400, reason: "empty body" };
+  if (declared !== null) return readDeclared(request, declared, opts);
 
   const reader = stream.getReader();
   let timer: ReturnType<Clock["setTimeout"]> | undefined;
@@ -68,4 +69,27 @@ export async function readBoundedBody(request: Request, opts: ReadBodyOptions): 
     at += c.byteLength;
   }
   return { ok: true, bytes };
+}
+
+/**
+ * Fast path for a declared Content-Length (<= maxBytes, checked by the caller): HTTP framing means
+ * Bun reads exactly that many bytes, so one arrayBuffer() call is bounded; only the deadline is ours.
+ */
+async function readDeclared(request: Request, declared: number, opts: ReadBodyOptions): Promise<BodyResult> {
+  let timer: ReturnType<Clock["setTimeout"]> | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = opts.clock.setTimeout(() => resolve("timeout"), opts.timeoutMs);
+  });
+  try {
+    const result = await Promise.race([request.arrayBuffer(), timedOut]);
+    if (result === "timeout") return { ok: false, status: 408, reason: `body not received within ${opts.timeoutMs} ms` };
+    // Invariant: the framing layer delivered what was declared (never more than the limit).
+    if (result.byteLength > opts.maxBytes) return tooLarge(opts.maxBytes);
+    if (result.byteLength !== declared) return { ok: false, status: 400, reason: "body length does not match content-length" };
+    return { ok: true, bytes: new Uint8Array(result) };
+  } catch {
+    return { ok: false, status: 400, reason: "body could not be read" };
+  } finally {
+    if (timer !== undefined) opts.clock.clearTimeout(timer);
+  }
 }

@@ -8,7 +8,7 @@ const DAY = 86400;
 
 /** [variable, min, max, path to the value in Config]. */
 const BOUNDS: [string, number, number, (c: ReturnType<typeof loadConfig>) => number][] = [
-  ["PORT", 1, 65535, (c) => c.server.port],
+  ["PORT", 0, 65535, (c) => c.server.port],
   ["MAX_MESSAGE_BYTES", KiB, 64 * MiB, (c) => c.limits.maxMessageBytes],
   ["MAILBOX_MAX_MESSAGES", 1, 10_000_000, (c) => c.limits.mailboxMaxMessages],
   ["MAILBOX_MAX_BYTES", KiB, 1024 ** 4, (c) => c.limits.mailboxMaxBytes],

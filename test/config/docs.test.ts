@@ -7,7 +7,7 @@ describe("renderConfigDocs", () => {
     const md = renderConfigDocs();
     const rows = md.split("\n").filter((l) => l.startsWith("| `"));
     expect(rows.map((r) => /^\| `([A-Z_]+)`/.exec(r)?.[1])).toEqual(Object.keys(CONFIG_VARS));
-    expect(md).toContain("| `PORT` | 3000 | an integer in 1..65535 |");
+    expect(md).toContain("| `PORT` | 3000 | an integer in 0..65535 |");
     expect(md).toContain("| `MAX_MESSAGE_BYTES` | 1 MiB | a size in 1 KiB..64 MiB");
     expect(md).toContain("| `MESSAGE_TTL_SECONDS` | 604800 s (7 days) |");
   });

@@ -45,8 +45,8 @@ describe("ConfigError", () => {
     for (const p of err.problems) expect(p.expected.length).toBeGreaterThan(0);
     expect(err.message).toStartWith(`invalid configuration (${Object.keys(BAD_ENV).length} problems):`);
     const port = err.problems.find((p) => p.variable === "PORT")!;
-    expect(port).toEqual({ variable: "PORT", value: "70000", expected: "an integer in 1..65535", detail: "out of range" });
-    expect(err.message).toContain('PORT="70000": expected an integer in 1..65535');
+    expect(port).toEqual({ variable: "PORT", value: "70000", expected: "an integer in 0..65535", detail: "out of range" });
+    expect(err.message).toContain('PORT="70000": expected an integer in 0..65535');
     expect(err.problems.find((p) => p.variable === "MEDIATION_ALLOWLIST")?.detail).toBe("entry #2 is invalid");
   });
 

@@ -8,7 +8,7 @@ import { contentOf, deliver, enrol, packVia, received, type Recipient } from "./
 const TOTAL_FORWARDS = 400;
 const KILL_AFTER_ACKS = 150;
 const CLIENTS = 8;
-const PICKUP_PAGE = 100;
+const PICKUP_PAGE = 50;
 
 let node: NodeProcess;
 beforeAll(async () => {

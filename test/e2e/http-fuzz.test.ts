@@ -9,6 +9,7 @@ const CASES = Number(process.env.FUZZ_CASES ?? 400);
 const MAX_MESSAGE_BYTES = 64 * 1024;
 const STORED_BEFORE = 5;
 const CONCURRENCY = 4;
+const FRESH_FORWARDS = 10;
 
 let node: NodeProcess;
 beforeAll(async () => {
@@ -60,36 +61,41 @@ function randomJson(rng: Rng, depth: number): unknown {
 }
 
 /** A structural or byte-level mutation of a valid envelope. */
-function mutate(rng: Rng, packed: string): { body: string; mayBeValid: boolean } {
+function mutate(rng: Rng, packed: string): { body: string; mayBeValid: boolean; how: string } {
   const jwe = JSON.parse(packed) as Record<string, unknown>;
   switch (rng.int(7)) {
     case 0: {
       const i = rng.int(packed.length);
-      return { body: packed.slice(0, i) + String.fromCharCode(32 + rng.int(95)) + packed.slice(i + 1), mayBeValid: true };
+      return { body: packed.slice(0, i) + String.fromCharCode(32 + rng.int(95)) + packed.slice(i + 1), mayBeValid: true, how: "byte" };
     }
     case 1:
       delete jwe[rng.pick(JWE_FIELDS)];
-      return { body: JSON.stringify(jwe), mayBeValid: true }; // deleting an absent optional field changes nothing
+      return { body: JSON.stringify(jwe), mayBeValid: true, how: "delete-field" }; // deleting an absent optional field changes nothing
     case 2:
-      jwe[rng.pick(JWE_FIELDS)] = randomJson(rng, 3);
-      return { body: JSON.stringify(jwe), mayBeValid: false };
+      const field = rng.pick(JWE_FIELDS);
+      jwe[field] = randomJson(rng, 3);
+      // A shared unprotected header is not used by DIDComm and is ignored; anything else breaks the envelope.
+      return { body: JSON.stringify(jwe), mayBeValid: field === "unprotected", how: `set-${field}` };
     case 3: {
       const recipients = jwe.recipients as { header: Record<string, unknown> }[];
       const r = recipients[0]!;
-      r.header[rng.pick(["kid", "alg", "epk", "x"])] = rng.bool() ? randomText(rng, 20) : randomJson(rng, 4);
-      return { body: JSON.stringify(jwe), mayBeValid: false };
+      const field = rng.pick(["kid", "alg", "epk", "x"]);
+      r.header[field] = rng.bool() ? randomText(rng, 20) : randomJson(rng, 4);
+      // Only the kid matters in a per-recipient header (alg and epk are protected): other fields are ignored.
+      return { body: JSON.stringify(jwe), mayBeValid: field !== "kid", how: `recipient-${field}` };
     }
     case 4: {
       const prot = JSON.parse(Buffer.from(jwe.protected as string, "base64url").toString("utf8")) as Record<string, unknown>;
-      prot[rng.pick(["alg", "enc", "epk", "apv", "apu", "skid", "typ"])] = randomJson(rng, 4);
+      const field = rng.pick(["alg", "enc", "epk", "apv", "apu", "skid", "typ"]);
+      prot[field] = randomJson(rng, 4);
       jwe.protected = Buffer.from(JSON.stringify(prot)).toString("base64url");
-      return { body: JSON.stringify(jwe), mayBeValid: false };
+      return { body: JSON.stringify(jwe), mayBeValid: false, how: `protected-${field}` };
     }
     case 5:
       jwe.recipients = Array.from({ length: 1 + rng.int(300) }, () => (jwe.recipients as unknown[])[0]);
-      return { body: JSON.stringify(jwe), mayBeValid: true };
+      return { body: JSON.stringify(jwe), mayBeValid: true, how: "many-recipients" };
     default:
-      return { body: packed.slice(0, rng.int(packed.length)), mayBeValid: false }; // truncated JWE
+      return { body: packed.slice(0, rng.int(packed.length)), mayBeValid: false, how: "truncated" }; // truncated JWE
   }
 }
 
@@ -115,7 +121,7 @@ function makeCase(rng: Rng, valid: string[]): Case {
       return { kind: "oversized", body: "{" + " ".repeat(MAX_MESSAGE_BYTES + rng.int(MAX_MESSAGE_BYTES)) + "}", headers: ct, mayBeValid: false };
     default: {
       const m = mutate(rng, rng.pick(valid));
-      return { kind: "mutated", body: m.body, headers: ct, mayBeValid: m.mayBeValid };
+      return { kind: `mutated-${m.how}`, body: m.body, headers: ct, mayBeValid: m.mayBeValid };
     }
   }
 }
@@ -140,7 +146,25 @@ test(
     // Authcrypt requests to the mediator are fuzzed too (their failures can be answered with problem reports).
     valid.push(await r.control.pack(r.control.message("https://didcomm.org/messagepickup/3.0/status-request", {}, node.did), node.did));
 
+    // A 200 is only right when it is a packed reply to the enrolled client (a status, or a problem report).
+    const isReplyForControl = async (body: string): Promise<boolean> => {
+      try {
+        const type = (await r.control.unpack(body)).message.type;
+        return type === "https://didcomm.org/messagepickup/3.0/status" || type === "https://didcomm.org/report-problem/2.0/problem-report";
+      } catch {
+        return false;
+      }
+    };
+
     const cases = Array.from({ length: CASES }, () => makeCase(rng, valid));
+    // Fresh, valid forwards mixed in: each must still be taken (202) in the middle of the noise.
+    const fresh: string[] = [];
+    for (let i = 0; i < FRESH_FORWARDS; i++) {
+      const content = `fresh-${i}`;
+      fresh.push(content);
+      const at = rng.int(cases.length + 1);
+      cases.splice(at, 0, { kind: "fresh", body: (await packVia(sender, r.inbox.did, content)).packed, headers: { "content-type": ENCRYPTED }, mayBeValid: true });
+    }
     const failures: string[] = [];
     const tally = new Map<string, number>();
     let next = 0;
@@ -149,10 +173,11 @@ test(
         const i = next++;
         const c = cases[i]!;
         let status: number;
+        let text = "";
         try {
           const res = await fetch(node.url, { method: "POST", headers: c.headers, body: c.body, signal: AbortSignal.timeout(10_000) });
           status = res.status;
-          await res.arrayBuffer();
+          text = await res.text();
         } catch (e) {
           // Only an oversized request may be cut off by the server before it answers.
           if (c.kind === "oversized" || c.kind === "huge-header") status = 0;
@@ -162,6 +187,8 @@ test(
           }
         }
         tally.set(`${c.kind}:${status}`, (tally.get(`${c.kind}:${status}`) ?? 0) + 1);
+        if (c.kind === "fresh" && status !== 202) failures.push(`case ${i} (fresh forward): HTTP ${status}`);
+        if (status === 200 && !(await isReplyForControl(text))) failures.push(`case ${i} (${c.kind}): 200 without a readable reply`);
         const ok = (status >= 400 && status < 500) || (c.mayBeValid && (status === 200 || status === 202)) || status === 0;
         if (!ok) failures.push(`case ${i} (${c.kind}): HTTP ${status}`);
       }
@@ -173,7 +200,8 @@ test(
     expect(node.alive()).toBe(true);
     expect((await fetch(`${node.url}/health/live`)).status).toBe(200);
     const after = (await deliver(node, r, 1000)).map(contentOf);
-    for (const b of before) expect(after).toContain(b);
+    for (const b of [...before, ...fresh]) expect(after).toContain(b);
+    expect(new Set(after).size).toBe(after.length); // nothing stored twice
   },
   60_000,
 );

@@ -72,6 +72,21 @@ describe("forward and pickup", () => {
     expect(got.map(contentOf)).toEqual(["once"]);
   });
 
+  test("a delivery-request with a large limit is answered (the mediator may cap the batch), never dropped", async () => {
+    const r = await enrol(node);
+    const sender = new Agent();
+    const QUEUED = 70; // above the message model's default attachment bound (64)
+    for (let i = 0; i < QUEUED; i++) expect((await sendVia(node, sender, r.inbox.did, `bulk ${i}`)).reply.status).toBe(202);
+    const seen = new Set<string>();
+    for (let round = 0; round < QUEUED && seen.size < QUEUED; round++) {
+      const batch = await deliver(node, r, 1000);
+      expect(batch.length).toBeGreaterThan(0);
+      for (const d of batch) seen.add(contentOf(d));
+      await received(node, r, batch.map((d) => d.storedId));
+    }
+    expect(seen.size).toBe(QUEUED);
+  });
+
   test("mailboxes are separate: each recipient picks up only its own messages", async () => {
     const alice = await enrol(node);
     const bob = await enrol(node);

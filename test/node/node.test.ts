@@ -145,6 +145,16 @@ describe("createNode", () => {
     }
   });
 
+  test("a port already in use fails createNode (no silent port sharing)", async () => {
+    const first = await startNode();
+    const dataDir = tempDir();
+    const base = nodeConfig(dataDir);
+    const config: Config = { ...base, server: { ...base.server, port: first.port, publicUrl: first.url, wsUrl: first.wsUrl } };
+    const logger = createLogger({ level: "silent", destination: { write: () => {} } });
+    await expect(createNode(config, { logger })).rejects.toThrow();
+    expect((await fetch(`${first.url}/health/live`)).status).toBe(200);
+  });
+
   test("stop is graceful and idempotent; a restart on the same DATA_DIR keeps the identity", async () => {
     const dataDir = tempDir();
     const first = await startNode(dataDir);

@@ -76,7 +76,7 @@ export class Agent {
   }
 
   /** POSTs a packed message (or any bytes, for negative tests) to the mediator's base URL. */
-  async post(url: string, body: string | Uint8Array, contentType: string | null = ENCRYPTED): Promise<HttpReply> {
+  async post(url: string, body: string | Uint8Array, contentType: string | null = ENCRYPTED, opts: { unpack?: boolean } = {}): Promise<HttpReply> {
     const headers: Record<string, string> = {};
     if (contentType !== null) headers["content-type"] = contentType;
     const res = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(10_000) });
@@ -85,7 +85,7 @@ export class Agent {
     const replyType = res.headers.get("content-type") ?? "";
     const replies: NodeUnpackResult[] = [];
     // A packed reply comes with 200, or with a 4xx when the request was refused and the sender could be told why.
-    if (text.length > 0 && replyType.startsWith(ENCRYPTED)) replies.push(await this.unpack(text));
+    if (opts.unpack !== false && text.length > 0 && replyType.startsWith(ENCRYPTED)) replies.push(await this.unpack(text));
     return { status: res.status, contentType: replyType, body: text, replies };
   }
 
