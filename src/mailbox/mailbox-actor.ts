@@ -1,4 +1,5 @@
 // One supervised actor per mailbox (client DID): serialised storage operations plus live-delivery listeners.
+import type { MailboxPort } from "./port.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { Random } from "../runtime/random.ts";
 import { StorageError } from "../storage/errors.ts";
@@ -63,7 +64,7 @@ function boundedInt(name: string, value: number, min: number, max: number): numb
  * its listeners are closed with reason "crashed" and it restarts with backoff.
  * A mailbox with live listeners is never passivated.
  */
-export class MailboxActor {
+export class MailboxActor implements MailboxPort {
   readonly #system: ActorSystem<MailboxState>;
 
   constructor(opts: MailboxActorOptions) {

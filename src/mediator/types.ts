@@ -2,7 +2,7 @@
 import type { Config } from "../config/types.ts";
 import type { DidResolver } from "../didcomm/did/types.ts";
 import type { SecretsResolver } from "../didcomm/secrets/types.ts";
-import type { MailboxActor } from "../mailbox/mailbox-actor.ts";
+import type { MailboxPort } from "../mailbox/port.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { ProtocolRouter } from "../protocols/registry.ts";
 import type { LiveSession } from "../protocols/types.ts";
@@ -34,7 +34,7 @@ export interface MediatorCoreDeps {
   /** Holds the mediator's private keys. */
   secrets: SecretsResolver;
   storage: StorageDriver;
-  mailbox: MailboxActor;
+  mailbox: MailboxPort;
   config: Config;
   clock: Clock;
   logger: Logger;

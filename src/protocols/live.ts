@@ -1,6 +1,6 @@
 // Live mode (Message Pickup 3.0): per WebSocket session and mailbox, push new messages as deliveries.
 import type { Message } from "../didcomm/message/types.ts";
-import type { MailboxActor } from "../mailbox/mailbox-actor.ts";
+import type { MailboxPort } from "../mailbox/port.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { StoredMessage } from "../storage/types.ts";
 import { deliveryMessage } from "./pickup-messages.ts";
@@ -17,11 +17,11 @@ export type PackForClient = (msg: Message, toDid: string) => Promise<string>;
 export class LiveRegistry {
   /** session id -> mailbox -> unsubscribe. */
   readonly #live = new Map<string, Map<string, () => void>>();
-  readonly #mailbox: MailboxActor;
+  readonly #mailbox: MailboxPort;
   readonly #pack: PackForClient;
   readonly #logger: Logger;
 
-  constructor(mailbox: MailboxActor, pack: PackForClient, logger: Logger) {
+  constructor(mailbox: MailboxPort, pack: PackForClient, logger: Logger) {
     this.#mailbox = mailbox;
     this.#pack = pack;
     this.#logger = logger;

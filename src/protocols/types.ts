@@ -2,7 +2,7 @@
 import type { Config } from "../config/types.ts";
 import type { Message } from "../didcomm/message/types.ts";
 import type { SenderAuth } from "../didcomm/pack/types.ts";
-import type { MailboxActor } from "../mailbox/mailbox-actor.ts";
+import type { MailboxPort } from "../mailbox/port.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { StorageDriver } from "../storage/types.ts";
@@ -23,7 +23,7 @@ export interface TransportInfo {
 }
 
 export interface ProtocolServices {
-  mailbox: MailboxActor;
+  mailbox: MailboxPort;
   storage: StorageDriver;
   config: Config;
   clock: Clock;
