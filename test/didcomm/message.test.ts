@@ -137,8 +137,8 @@ describe("parseMessage", () => {
     expect(() => parseMessage(wide, { maxHeaders: 12 })).toThrow(/more than 12 headers/);
     expect(() => parseMessage(wide, { maxHeaders: 13 })).not.toThrow();
     // The default attachment limit applies without options.
-    const tooMany = { id: "1", type: TYPE, body: {}, attachments: Array.from({ length: 65 }, () => ({ data: { json: {} } })) };
-    expect(() => parseMessage(tooMany)).toThrow(/attachments exceed 64/);
+    const tooMany = { id: "1", type: TYPE, body: {}, attachments: Array.from({ length: 1001 }, () => ({ data: { json: {} } })) };
+    expect(() => parseMessage(tooMany)).toThrow(/attachments exceed 1000/);
   });
 
   test("expires_time is checked only when a clock is given", () => {

@@ -1,6 +1,7 @@
 // E2E: Routing 2.0 forwards from a didcomm-node sender, then Message Pickup 3.0 over HTTP, against a real node process.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Agent } from "../support/agent.ts";
+import { nodePackEncrypted, nodeWrapInForward } from "../support/didcomm-node.ts";
 import { startNodeProcess, type NodeProcess } from "../support/node-process.ts";
 import { bodyOf, contentOf, deliver, enrol, received, sendVia, status, T } from "./helpers.ts";
 
@@ -85,6 +86,18 @@ describe("forward and pickup", () => {
       await received(node, r, batch.map((d) => d.storedId));
     }
     expect(seen.size).toBe(QUEUED);
+  });
+
+  test("a forward whose next is a key id (DID URL), wrapped by didcomm-node, reaches the DID's mailbox", async () => {
+    const r = await enrol(node);
+    const sender = new Agent();
+    const msg = sender.message(T.basic, { content: "by key id" }, r.inbox.did, { return_route: null });
+    const inner = (await nodePackEncrypted(msg, r.inbox.did, sender.env, { from: sender.did })).packed;
+    const mediatorKey = `${node.did}#key-2`; // the mediator's X25519 key agreement key
+    const outer = await nodeWrapInForward(inner, r.inbox.agreementKid, [mediatorKey], sender.env);
+    expect(JSON.parse(outer).recipients[0].header.kid).toBe(mediatorKey);
+    expect((await sender.post(node.url, outer)).status).toBe(202);
+    expect((await deliver(node, r)).map(contentOf)).toEqual(["by key id"]);
   });
 
   test("mailboxes are separate: each recipient picks up only its own messages", async () => {

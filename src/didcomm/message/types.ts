@@ -71,7 +71,9 @@ export interface ParseMessageOptions {
 }
 
 export const MESSAGE_DEFAULTS = {
-  maxAttachments: 64,
+  // A Pickup 3.0 delivery carries one attachment per message and may hold up to 1000 (the storage
+  // batch bound); the envelope size limit bounds the cost before parsing reaches this check.
+  maxAttachments: 1000,
   maxHeaderLength: 2048,
   maxFromPriorLength: 8192,
   maxListEntries: 100,
