@@ -1,5 +1,5 @@
 # Haven mediator image: multi-stage build on the official Bun image; runs as a non-root user with data on a volume.
-# The entry point src/main.ts arrives with the mediator milestone; until then the image builds but has nothing to run.
+# Runs one mediator node (src/main.ts) configured from the environment; see the README's configuration table.
 
 ARG BUN_VERSION=1.4.5
 

@@ -69,7 +69,7 @@ async function nodePack(msg: Message, from: Party | undefined, enc: ContentEnc):
   }
 }
 
-/** didcomm-node unpack; returns the message id (read through as_value only when checking, not in timed loops). */
+/** didcomm-node unpack; `read` returns the plain message (as_value) for checks, never inside timed loops. */
 async function nodeUnpack(packed: string, as: Party, read = false): Promise<unknown> {
   const [m] = await NodeMessage.unpack(packed, nodeResolver as never, nodeSecretsFor(as) as never, {
     unwrap_re_wrapping_forward: false,
