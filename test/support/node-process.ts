@@ -147,7 +147,8 @@ class ChildNode implements NodeProcess {
     };
     delete env.NATS_URL; // always the embedded single node
     delete env.MEDIATOR_KEYS_FILE;
-    const child = Bun.spawn(["bun", "run", this.opts.entry ?? process.env.HAVEN_E2E_ENTRY ?? "src/main.ts"], { cwd: REPO_ROOT, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const profile = process.env.HAVEN_NODE_CPU_PROF ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.HAVEN_NODE_CPU_PROF}`] : [];
+    const child = Bun.spawn(["bun", ...profile, "run", this.opts.entry ?? process.env.HAVEN_E2E_ENTRY ?? "src/main.ts"], { cwd: REPO_ROOT, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     this.child = child;
     this.pid = child.pid;
     const echo = this.opts.echo ?? process.env.E2E_ECHO === "1";
