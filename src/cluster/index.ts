@@ -9,3 +9,4 @@ export {
   allPartitions,
 } from "./partition.ts";
 export { PartitionRing, MAX_RING_NODES, type RingOptions } from "./ring.ts";
+export * from "./node-cluster.ts";

@@ -78,6 +78,13 @@ export function loadConfig(env: Record<string, string | undefined>, opts: LoadCo
       enabled: v.NATS_URL.length > 0,
       natsUrls: [...v.NATS_URL],
       nodeId: v.NODE_ID ?? nodeIdFromHostname((opts.hostname ?? osHostname)()),
+      partitions: v.PARTITIONS,
+      replicas: v.NATS_REPLICAS,
+      heartbeatIntervalMs: v.HEARTBEAT_INTERVAL_MS,
+      suspectAfterMs: v.SUSPECT_AFTER_MS,
+      deadAfterMs: v.DEAD_AFTER_MS,
+      leaseTtlMs: v.LEASE_TTL_MS,
+      requestTimeoutMs: v.CLUSTER_REQUEST_TIMEOUT_MS,
     },
   });
 }
@@ -105,6 +112,22 @@ function crossCheck(v: ConfigValues, given: ReadonlySet<ConfigVarName>, problems
         detail: "MEDIATION_POLICY is open; set MEDIATION_POLICY=allowlist to use it",
       });
     }
+  }
+  if (usable("HEARTBEAT_INTERVAL_MS") && usable("SUSPECT_AFTER_MS") && v.SUSPECT_AFTER_MS < 2 * v.HEARTBEAT_INTERVAL_MS) {
+    problems.push({
+      variable: "SUSPECT_AFTER_MS",
+      value: String(v.SUSPECT_AFTER_MS),
+      expected: `at least 2 x HEARTBEAT_INTERVAL_MS (${2 * v.HEARTBEAT_INTERVAL_MS})`,
+      detail: "one lost heartbeat must not make a member suspect",
+    });
+  }
+  if (usable("SUSPECT_AFTER_MS") && usable("DEAD_AFTER_MS") && v.DEAD_AFTER_MS <= v.SUSPECT_AFTER_MS) {
+    problems.push({
+      variable: "DEAD_AFTER_MS",
+      value: String(v.DEAD_AFTER_MS),
+      expected: `more than SUSPECT_AFTER_MS (${v.SUSPECT_AFTER_MS})`,
+      detail: "a suspect must be probed before it is declared dead",
+    });
   }
   if (usable("MAILBOX_MAX_BYTES") && usable("MAX_MESSAGE_BYTES") && v.MAILBOX_MAX_BYTES < v.MAX_MESSAGE_BYTES) {
     problems.push({

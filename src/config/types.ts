@@ -45,5 +45,14 @@ export interface Config {
     /** May contain credentials: do not log. */
     readonly natsUrls: readonly string[];
     readonly nodeId: string;
+    /** Fixed for a cluster's life. */
+    readonly partitions: number;
+    /** JetStream stream and KV bucket replicas. */
+    readonly replicas: number;
+    readonly heartbeatIntervalMs: number;
+    readonly suspectAfterMs: number;
+    readonly deadAfterMs: number;
+    readonly leaseTtlMs: number;
+    readonly requestTimeoutMs: number;
   };
 }

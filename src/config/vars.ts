@@ -133,6 +133,47 @@ export const CONFIG_VARS = {
     defaultDoc: "derived from the host name",
     check: checkNodeId,
   }),
+  PARTITIONS: integer({
+    doc: "Cluster mode: number of mailbox partitions; must be the same on every node and never change for a cluster's life.",
+    min: 1,
+    max: 4096,
+    default: 64,
+  }),
+  NATS_REPLICAS: integer({
+    doc: "Cluster mode: replicas of the JetStream stream and KV buckets (3 in production; 1 for a single NATS server).",
+    min: 1,
+    max: 5,
+    default: 3,
+  }),
+  HEARTBEAT_INTERVAL_MS: integer({ doc: "Cluster mode: gossip heartbeat period.", min: 10, max: 60_000, default: 250, unit: "ms" }),
+  SUSPECT_AFTER_MS: integer({
+    doc: "Cluster mode: a member silent this long is suspected and probed; at least 2 x HEARTBEAT_INTERVAL_MS.",
+    min: 20,
+    max: 600_000,
+    default: 1000,
+    unit: "ms",
+  }),
+  DEAD_AFTER_MS: integer({
+    doc: "Cluster mode: a member silent this long is dead and its partitions move; more than SUSPECT_AFTER_MS.",
+    min: 30,
+    max: 3_600_000,
+    default: 2000,
+    unit: "ms",
+  }),
+  LEASE_TTL_MS: integer({
+    doc: "Cluster mode: partition lease length (KV bucket TTL); a node stops serving 500 ms before its lease can expire.",
+    min: 1000,
+    max: 600_000,
+    default: 3000,
+    unit: "ms",
+  }),
+  CLUSTER_REQUEST_TIMEOUT_MS: integer({
+    doc: "Cluster mode: deadline of one request to another node (owner-routed reads, live pushes).",
+    min: 50,
+    max: 60_000,
+    default: 2000,
+    unit: "ms",
+  }),
 } as const;
 
 export type ConfigVarName = keyof typeof CONFIG_VARS;

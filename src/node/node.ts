@@ -6,15 +6,16 @@ import { deriveWsUrl } from "../config/formats.ts";
 import { createResolver } from "../didcomm/did/index.ts";
 import { loadOrCreateIdentityFile, mintMediatorDid } from "../didcomm/identity/index.ts";
 import { MemorySecrets } from "../didcomm/secrets/index.ts";
-import { MailboxActor } from "../mailbox/index.ts";
+import { MailboxActor, type MailboxPort } from "../mailbox/index.ts";
 import { createMediatorCore, type MediatorCore, type PostMessage } from "../mediator/index.ts";
 import { createLogger, type Logger } from "../observability/index.ts";
 import { systemClock, type Clock } from "../runtime/index.ts";
-import { openSqliteDriver, type SqliteStorageDriver } from "../storage/index.ts";
-import { createHealth, diskCheck, eventLoopCheck, storageCheck } from "../transport/health.ts";
+import { openSqliteDriver, type StorageDriver } from "../storage/index.ts";
+import { createHealth, diskCheck, eventLoopCheck, storageCheck, type HealthCheck } from "../transport/health.ts";
 import { createHttpApp, type HttpApp, type HttpAppOptions } from "../transport/http-app.ts";
 import { makeInvitationInfo } from "../transport/invitation.ts";
 import { LagMonitor } from "../transport/lag-monitor.ts";
+import { startClusterMode, type ClusterMode } from "./cluster-mode.ts";
 import { ExpirySweep } from "./expiry-sweep.ts";
 
 export interface HavenNode {
@@ -73,30 +74,45 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
   try {
     await mkdir(config.storage.dataDir, { recursive: true, mode: 0o700 });
     const identity = await loadOrCreateIdentityFile(config.storage.mediatorKeysFile);
-    const driver: SqliteStorageDriver = openSqliteDriver({ path: join(config.storage.dataDir, DB_FILE), clock });
-    cleanup.push(() => driver.close());
-    const mailbox = new MailboxActor({
-      driver,
-      clock,
-      defaultQuota: { maxCount: config.limits.mailboxMaxMessages, maxBytes: config.limits.mailboxMaxBytes },
-      actors: { logger: logger.child({ module: "mailbox" }) },
-    });
-    cleanup.push(() => mailbox.stop({ drain: true }));
+    // Cluster mode (NATS_URL set) replaces the local database and mailbox actors; see cluster-mode.ts.
+    let cluster: ClusterMode | undefined;
+    let driver: StorageDriver | undefined;
+    let mailbox: MailboxPort | undefined;
+    if (!config.cluster.enabled) {
+      const sqlite = openSqliteDriver({ path: join(config.storage.dataDir, DB_FILE), clock });
+      driver = sqlite;
+      cleanup.push(() => sqlite.close());
+      const actor = new MailboxActor({
+        driver: sqlite,
+        clock,
+        defaultQuota: { maxCount: config.limits.mailboxMaxMessages, maxBytes: config.limits.mailboxMaxBytes },
+        actors: { logger: logger.child({ module: "mailbox" }) },
+      });
+      mailbox = actor;
+      cleanup.push(() => actor.stop({ drain: true }));
+    } else {
+      cleanup.push(() => cluster?.stop()); // runs after the HTTP drain (cleanup runs in reverse)
+    }
 
     const lag = new LagMonitor({ clock });
     lag.start();
     cleanup.push(() => lag.stop());
-    const health = createHealth(
-      [
-        storageCheck(driver),
-        diskCheck(config.storage.dataDir, opts.minFreeDiskBytes ?? 64 * 1024 * 1024),
-        eventLoopCheck(lag, opts.maxEventLoopLagMs ?? 1000),
-      ],
-      { clock },
-    );
+    const checks: HealthCheck[] = [
+      diskCheck(config.storage.dataDir, opts.minFreeDiskBytes ?? 64 * 1024 * 1024),
+      eventLoopCheck(lag, opts.maxEventLoopLagMs ?? 1000),
+    ];
+    if (driver) checks.unshift(storageCheck(driver));
+    const health = createHealth(checks, { clock });
 
     // Listen before minting the DID: with PORT=0 the DID's endpoints need the port we are given.
-    const app: HttpApp = createHttpApp({ health, config, logger, clock, ...(opts.http ? { options: opts.http } : {}) });
+    const app: HttpApp = createHttpApp({
+      health,
+      config,
+      logger,
+      clock,
+      clusterStatus: () => cluster?.status(),
+      ...(opts.http ? { options: opts.http } : {}),
+    });
     const { port } = app.listen({ hostname: config.server.host, port: config.server.port });
     let core: MediatorCore | undefined;
     cleanup.push(async () => {
@@ -108,6 +124,26 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
 
     const server = withBoundPort(config, port);
     const nodeConfig: Config = { ...config, server };
+    if (config.cluster.enabled) {
+      cluster = await startClusterMode({
+        config: nodeConfig,
+        clock,
+        logger,
+        url: server.publicUrl,
+        load: () => ({
+          eventLoopLagMs: Math.round(lag.lagMs),
+          rssBytes: process.memoryUsage.rss(),
+          queueDepth: app.inFlight,
+          openSockets: app.wsConnections,
+        }),
+      });
+      checks.push(...cluster.checks);
+      driver = cluster.storage;
+      mailbox = cluster.mailbox;
+      const c = cluster;
+      cleanup.push(() => c.drain()); // first at stop: hand partitions over while HTTP still serves
+    }
+    if (driver === undefined || mailbox === undefined) throw new Error("invariant: storage and mailbox are set up");
     const minted = mintMediatorDid(identity, { httpUri: server.publicUrl, wsUri: server.wsUrl });
     core = createMediatorCore({
       mediatorDid: minted.did,
@@ -123,17 +159,19 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
     const invitation = makeInvitationInfo({ did: minted.did, publicUrl: server.publicUrl });
     app.attach({ core, invitation });
 
-    const sweep = new ExpirySweep({
-      messages: driver.messages,
-      clock,
-      logger: log,
-      ...(opts.expirySweepIntervalMs !== undefined ? { intervalMs: opts.expirySweepIntervalMs } : {}),
-      ...(opts.expiryBatchSize !== undefined ? { batchSize: opts.expiryBatchSize } : {}),
-    });
-    sweep.start();
-    cleanup.push(() => sweep.stop());
+    if (!config.cluster.enabled) {
+      const sweep = new ExpirySweep({
+        messages: driver.messages,
+        clock,
+        logger: log,
+        ...(opts.expirySweepIntervalMs !== undefined ? { intervalMs: opts.expirySweepIntervalMs } : {}),
+        ...(opts.expiryBatchSize !== undefined ? { batchSize: opts.expiryBatchSize } : {}),
+      });
+      sweep.start();
+      cleanup.push(() => sweep.stop());
+    }
 
-    log.info({ url: server.publicUrl, port, did: minted.did }, "haven node started");
+    log.info({ url: server.publicUrl, port, did: minted.did, cluster: config.cluster.enabled ? config.cluster.nodeId : null }, "haven node started");
     let stopping: Promise<void> | undefined;
     return {
       url: server.publicUrl,

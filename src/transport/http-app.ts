@@ -45,6 +45,8 @@ export interface HttpAppDeps {
   logger: Logger;
   clock?: Clock;
   options?: HttpAppOptions;
+  /** GET /cluster/status: the node's cluster view as JSON (no secrets); undefined (404) when not in cluster mode. */
+  clusterStatus?: () => unknown;
 }
 
 export interface HttpApp {
@@ -236,7 +238,13 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
     .get("/ws", ({ request, server: srv }) => upgrade(request, srv))
     .get("/invitation", ({ request, query }) => invitationRoute(request, query.format))
     .get("/health/live", ({ request }) => jsonResponse(200, { status: "pass" }, requestIdOf(request)))
-    .get("/health/ready", ({ request }) => ready(request));
+    .get("/health/ready", ({ request }) => ready(request))
+    .get("/cluster/status", ({ request }) => {
+      const requestId = requestIdOf(request);
+      const status = deps.clusterStatus?.();
+      if (status === undefined) return errorResponse(404, E.NotFound, "not running in cluster mode", requestId);
+      return jsonResponse(200, status, requestId);
+    });
 
   return {
     attach(t) {

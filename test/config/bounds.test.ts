@@ -57,6 +57,12 @@ describe("numeric bounds", () => {
     expect(problemsFor({ MAX_MESSAGE_BYTES: "2MiB", MAILBOX_MAX_BYTES: "1MiB" })).toEqual(["MAILBOX_MAX_BYTES"]);
     expect(problemsFor({ MAX_MESSAGE_BYTES: "2MiB", MAILBOX_MAX_BYTES: "2MiB" })).toEqual([]);
   });
+
+  test("cluster timings: SUSPECT_AFTER_MS >= 2 x HEARTBEAT_INTERVAL_MS, DEAD_AFTER_MS > SUSPECT_AFTER_MS", () => {
+    expect(problemsFor({ HEARTBEAT_INTERVAL_MS: "100", SUSPECT_AFTER_MS: "199", DEAD_AFTER_MS: "800" })).toEqual(["SUSPECT_AFTER_MS"]);
+    expect(problemsFor({ HEARTBEAT_INTERVAL_MS: "100", SUSPECT_AFTER_MS: "200", DEAD_AFTER_MS: "200" })).toEqual(["DEAD_AFTER_MS"]);
+    expect(problemsFor({ HEARTBEAT_INTERVAL_MS: "100", SUSPECT_AFTER_MS: "200", DEAD_AFTER_MS: "201" })).toEqual([]);
+  });
 });
 
 describe("string bounds", () => {

@@ -27,7 +27,18 @@ describe("defaults", () => {
       },
       mediation: { policy: "open", allowlist: [] },
       admin: { token: null },
-      cluster: { enabled: false, natsUrls: [], nodeId: "build-box-example-com" },
+      cluster: {
+        enabled: false,
+        natsUrls: [],
+        nodeId: "build-box-example-com",
+        partitions: 64,
+        replicas: 3,
+        heartbeatIntervalMs: 250,
+        suspectAfterMs: 1000,
+        deadAfterMs: 2000,
+        leaseTtlMs: 3000,
+        requestTimeoutMs: 2000,
+      },
     });
   });
 

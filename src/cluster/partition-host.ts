@@ -1,0 +1,217 @@
+// One owned partition on its owner: a rebuildable SQLite cache fed from the stream, its mailbox actors, confirmations.
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { MailboxActor, type MailboxActorOptions } from "../mailbox/mailbox-actor.ts";
+import type { LiveListener, SubscribeOptions } from "../mailbox/listeners.ts";
+import type { Logger } from "../observability/logger.ts";
+import { PartitionReplica, type PartitionReplicaOptions } from "../replication/replica.ts";
+import type { MailRecord } from "../replication/record.ts";
+import type { Clock } from "../runtime/clock.ts";
+import { isStorageError, StorageErrorCode } from "../storage/errors.ts";
+import { openSqliteDriver, type SqliteStorageDriver } from "../storage/sqlite/driver.ts";
+import type { MailboxStats, StoredMessage } from "../storage/types.ts";
+import { ClusterError, ClusterErrorCode } from "./errors.ts";
+
+/**
+ * Quota is enforced softly at accept time (any node, from published usage): a record in the stream was
+ * already acknowledged to its sender, so applying it must never be refused.
+ */
+const APPLY_QUOTA = { maxCount: Number.MAX_SAFE_INTEGER, maxBytes: Number.MAX_SAFE_INTEGER };
+/** Stream seqs confirmed per replica.confirm call (its own bound is 1000). */
+const CONFIRM_CHUNK = 500;
+/** Bound on how long close() waits for the consumer to stop (onLost must finish within the lease safety margin). */
+const CLOSE_WAIT_MS = 200;
+
+export interface PartitionHostOptions {
+  partition: number;
+  epoch: number;
+  /** Directory of the partition caches (DATA_DIR/partitions); the file is p-<n>.sqlite. */
+  dir: string;
+  nc: NatsConnection;
+  clock: Clock;
+  logger: Logger;
+  replica?: Omit<PartitionReplicaOptions, "nc" | "clock">;
+  mailbox?: Pick<MailboxActorOptions, "maxListenersPerMailbox" | "maxInFlightPerListener" | "actors">;
+  /** True while the lease manager still holds this partition at this epoch (checked on every serving action). */
+  isHeld: () => boolean;
+  /** A mailbox's count or bytes changed (for the usage board). */
+  onUsageChanged?: (mailbox: string) => void;
+}
+
+interface Applied {
+  mailbox: string;
+  /** Stream seqs carrying this message (more than one if it was re-published after the dedup window). */
+  seqs: number[];
+}
+
+/**
+ * Lifecycle: open() deletes any previous cache file, opens a fresh one and replays the stream into it
+ * (PartitionReplica); `serving` is true only once caught up and while the lease is held. close() stops
+ * serving at once (fencing), then releases the actor, the consumer and the file.
+ */
+export class PartitionHost {
+  readonly partition: number;
+  readonly epoch: number;
+  readonly #o: PartitionHostOptions;
+  readonly #driver: SqliteStorageDriver;
+  readonly #actor: MailboxActor;
+  readonly #replica: PartitionReplica;
+  readonly #path: string;
+  /** Stored message id -> where it came from in the stream; rebuilt with the cache. */
+  readonly #applied = new Map<string, Applied>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  private constructor(o: PartitionHostOptions, path: string) {
+    this.#o = o;
+    this.partition = o.partition;
+    this.epoch = o.epoch;
+    this.#path = path;
+    this.#driver = openSqliteDriver({ path, clock: o.clock });
+    this.#actor = new MailboxActor({
+      driver: this.#driver,
+      clock: o.clock,
+      defaultQuota: APPLY_QUOTA,
+      ...o.mailbox,
+      actors: { ...o.mailbox?.actors, logger: o.logger },
+    });
+    this.#replica = new PartitionReplica(o.nc, { ...o.replica, clock: o.clock, log: o.logger });
+  }
+
+  /** Rebuilds the partition from the stream; resolves once caught up (then `serving` follows the lease). */
+  static async open(o: PartitionHostOptions): Promise<PartitionHost> {
+    const path = join(o.dir, `p-${o.partition}.sqlite`);
+    await removeDbFiles(path); // a cache from an earlier ownership may be stale: always rebuild
+    const host = new PartitionHost(o, path);
+    try {
+      await host.#replica.open(o.partition, o.epoch, { apply: (rec, seq) => host.#apply(rec, seq) });
+      await host.#replica.whenCaughtUp();
+    } catch (e) {
+      await host.close();
+      throw e;
+    }
+    return host;
+  }
+
+  /** Caught up, not failed, not closed, and the lease is held at our epoch. */
+  get serving(): boolean {
+    return !this.#closed && this.#replica.caughtUp && this.#replica.status().failure === null && this.#o.isHeld();
+  }
+
+  /** The replica stopped (consumer lost, sink failed): the owner must rebuild this partition. */
+  get failed(): boolean {
+    return this.#replica.status().failure !== null;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  status(): { partition: number; epoch: number; serving: boolean; appliedSeq: number; tracked: number } {
+    const r = this.#replica.status();
+    return { partition: this.partition, epoch: this.epoch, serving: this.serving, appliedSeq: r.appliedSeq, tracked: this.#applied.size };
+  }
+
+  list(mailbox: string, opts: { limit: number; recipientDid?: string }): Promise<StoredMessage[]> {
+    this.#assertServing();
+    return this.#actor.list(mailbox, opts);
+  }
+
+  stats(mailbox: string, recipientDid?: string): Promise<MailboxStats> {
+    this.#assertServing();
+    return this.#actor.stats(mailbox, recipientDid);
+  }
+
+  /**
+   * messages-received: remove locally, then delete the messages from the stream. Resolves only once the
+   * stream deletions are acknowledged, so a confirmed message cannot come back after a failover. If they
+   * fail, the ids stay tracked and a retry of the same messages-received confirms them.
+   */
+  async remove(mailbox: string, ids: readonly string[]): Promise<number> {
+    this.#assertServing();
+    const removed = await this.#actor.remove(mailbox, ids);
+    const seqs: number[] = [];
+    const done: string[] = [];
+    for (const id of ids) {
+      const a = this.#applied.get(id);
+      if (a === undefined || a.mailbox !== mailbox) continue; // never confirm another mailbox's message
+      seqs.push(...a.seqs);
+      done.push(id);
+    }
+    this.#assertServing(); // the lease may have ended while the removal ran: let the new owner confirm
+    for (let i = 0; i < seqs.length; i += CONFIRM_CHUNK) {
+      try {
+        await this.#replica.confirm(seqs.slice(i, i + CONFIRM_CHUNK));
+      } catch (e) {
+        throw new ClusterError(ClusterErrorCode.Unavailable, "could not confirm messages in the stream; retry", { cause: e });
+      }
+    }
+    for (const id of done) this.#applied.delete(id);
+    if (removed > 0) this.#o.onUsageChanged?.(mailbox);
+    return removed;
+  }
+
+  subscribe(mailbox: string, listener: LiveListener, opts?: SubscribeOptions): Promise<() => void> {
+    this.#assertServing();
+    return this.#actor.subscribe(mailbox, listener, opts);
+  }
+
+  /** Stops serving at once; releases actor (live listeners closed "stopped"), consumer and cache file. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    await this.#actor.stop({ drain: false }).catch(() => {});
+    const { clock } = this.#o;
+    let timer: ReturnType<Clock["setTimeout"]> | undefined;
+    await Promise.race([
+      this.#replica.close().catch(() => {}),
+      new Promise<void>((resolve) => {
+        timer = clock.setTimeout(resolve, CLOSE_WAIT_MS, { unref: true });
+      }),
+    ]);
+    if (timer) clock.clearTimeout(timer);
+    await this.#driver.close().catch(() => {});
+    await removeDbFiles(this.#path).catch(() => {});
+    this.#applied.clear();
+  }
+
+  #assertServing(): void {
+    if (!this.serving) throw new ClusterError(ClusterErrorCode.NotOwner, `partition ${this.partition} is not served here`);
+  }
+
+  /** The replica sink: idempotent, in stream order per mailbox (the actor serialises each mailbox). */
+  async #apply(rec: MailRecord, seq: number): Promise<void> {
+    if (this.#closed) throw new ClusterError(ClusterErrorCode.Closed, "partition host closed");
+    let id = rec.id;
+    try {
+      const { result } = await this.#actor.deliver({
+        id: rec.id,
+        mailbox: rec.mailbox,
+        recipientDid: rec.recipientDid,
+        payload: rec.payload,
+        receivedAtMs: rec.receivedAtMs,
+        expiresAtMs: rec.expiresAtMs,
+        dedupKey: rec.dedupId,
+      });
+      if (result.status === "quota_exceeded") throw new Error("invariant: apply quota is unbounded");
+      id = result.id; // a duplicate maps onto the stored copy, so confirming it confirms this seq too
+      if (result.status === "stored") this.#o.onUsageChanged?.(rec.mailbox);
+    } catch (e) {
+      // Same id already stored for another message: cannot happen with random ids; keep the seq tracked anyway.
+      if (!(isStorageError(e) && e.code === StorageErrorCode.Conflict)) throw e;
+      this.#o.logger.warn({ partition: this.partition, streamSeq: seq }, "cluster: message id conflict while applying");
+    }
+    const entry = this.#applied.get(id);
+    if (entry === undefined) this.#applied.set(id, { mailbox: rec.mailbox, seqs: [seq] });
+    else if (!entry.seqs.includes(seq)) entry.seqs.push(seq);
+  }
+}
+
+async function removeDbFiles(path: string): Promise<void> {
+  await Promise.all(["", "-wal", "-shm"].map((suffix) => rm(path + suffix, { force: true })));
+}

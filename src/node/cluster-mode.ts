@@ -1,0 +1,315 @@
+// Cluster mode wiring: NATS, replicated journal, control plane, gossip + leases, partition hosts, owner routing.
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { ClusterMailbox } from "../cluster/cluster-mailbox.ts";
+import { OwnerEndpoint } from "../cluster/owner-endpoint.ts";
+import { partitionOf } from "../cluster/partition.ts";
+import { PartitionHost } from "../cluster/partition-host.ts";
+import { UsageBoard } from "../cluster/usage.ts";
+import type { Config } from "../config/types.ts";
+import { KvMediationStore, KvReplayGuard } from "../controlplane/index.ts";
+import { LeaseManager, Membership, NatsGossipTransport, Ownership, openNatsLeaseStore, type NodeLoad } from "../membership/index.ts";
+import type { Logger } from "../observability/logger.ts";
+import { ReplicatedJournal } from "../replication/index.ts";
+import { sleep, type Clock, type TimerHandle } from "../runtime/clock.ts";
+import { cryptoRandom } from "../runtime/random.ts";
+import { StorageError, StorageErrorCode } from "../storage/errors.ts";
+import type { MessageStore, StorageDriver } from "../storage/types.ts";
+import type { HealthCheck } from "../transport/health.ts";
+import { clusterStatus, type ClusterStatus } from "./cluster-status.ts";
+
+export interface ClusterModeOptions {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  /** This node's public URL (announced in heartbeats). */
+  url: string;
+  /** Sampled for each heartbeat. */
+  load: () => NodeLoad;
+  /** Bound on flushing the journal outbox at stop. Default 10_000 ms. */
+  flushTimeoutMs?: number;
+}
+
+export interface ClusterMode {
+  readonly mailbox: ClusterMailbox;
+  /** For createMediatorCore: mediations and replay from the control plane; `messages` is not used in cluster mode. */
+  readonly storage: StorageDriver;
+  readonly checks: HealthCheck[];
+  status(): ClusterStatus;
+  /** Graceful leave, step 1: announce draining, hand every partition over (leases released). Idempotent. */
+  drain(): Promise<void>;
+  /** Step 2 (after HTTP is closed): stop gossip, flush the journal outbox, close NATS. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** How often failed partition replicas are looked for (and rebuilt while the lease is still held). */
+const REPAIR_INTERVAL_MS = 1000;
+const START_ATTEMPTS = 5;
+
+/**
+ * Opening a stream or bucket while another node creates it at the same moment can fail once (JetStream
+ * answers the loser of the race with an error); a few bounded retries make a simultaneous cluster start work.
+ */
+async function withStartRetries<T>(what: string, clock: Clock, log: Logger, open: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await open();
+    } catch (err) {
+      if (attempt >= START_ATTEMPTS) throw err;
+      const cause = (err as { cause?: unknown }).cause;
+      log.warn({ what, attempt, err: err instanceof Error ? err.message : "unknown", cause: cause instanceof Error ? cause.message : undefined }, "cluster: open failed; retrying");
+      await sleep(clock, 200 * attempt);
+    }
+  }
+}
+
+function unusedMessages(): MessageStore {
+  const fail = () => Promise.reject(new StorageError(StorageErrorCode.Unavailable, "cluster mode keeps messages in partition owners"));
+  return { enqueue: fail, list: fail, stats: fail, remove: fail, expire: fail };
+}
+
+export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMode> {
+  const { config, clock } = o;
+  const c = config.cluster;
+  const log = o.logger.child({ module: "cluster" });
+  const cleanup: (() => Promise<void> | void)[] = [];
+  const runCleanup = async (): Promise<void> => {
+    for (const step of cleanup.splice(0).reverse()) {
+      try {
+        await step();
+      } catch (err) {
+        log.warn({ err: err instanceof Error ? err.name : "unknown" }, "cluster: error while stopping");
+      }
+    }
+  };
+  try {
+    const nc: NatsConnection = await connect({
+      servers: [...c.natsUrls],
+      name: `haven-${c.nodeId}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      pingInterval: 2000,
+      maxPingOut: 2,
+      timeout: 5000,
+    });
+    cleanup.push(() => nc.close());
+    let natsConnected = true;
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "disconnect") natsConnected = false;
+        else if (s.type === "reconnect") natsConnected = true;
+      }
+    })().catch(() => {});
+
+    const partitionsDir = join(config.storage.dataDir, "partitions");
+    await mkdir(partitionsDir, { recursive: true, mode: 0o700 });
+    const journal = await ReplicatedJournal.open({
+      nc,
+      journalPath: join(config.storage.dataDir, "journal.sqlite"),
+      replicas: c.replicas,
+      clock,
+      log: log.child({ module: "replication" }),
+    });
+    cleanup.push(() => journal.close());
+    const cpLog = log.child({ module: "controlplane" });
+    const mediations = await withStartRetries("mediation bucket", clock, log, () => KvMediationStore.open(nc, { replicas: c.replicas, clock, log: cpLog }));
+    cleanup.push(() => mediations.close());
+    const replayWindowMs = Math.max(1000, Math.min(config.limits.replayWindowSeconds * 1000, 30 * 24 * 3600_000));
+    const replay = await withStartRetries("replay bucket", clock, log, () =>
+      KvReplayGuard.open(nc, { replicas: c.replicas, windowMs: replayWindowMs, clock, log: cpLog }),
+    );
+    cleanup.push(() => replay.close());
+
+    const usage = new UsageBoard({ nc, clock });
+    usage.start();
+    cleanup.push(() => usage.stop());
+
+    const hosts = new Map<number, PartitionHost>();
+    const leaseStore = await withStartRetries("lease bucket", clock, log, () => openNatsLeaseStore(nc, { leaseTtlMs: c.leaseTtlMs, replicas: c.replicas, clock }));
+    const membership = new Membership({
+      nodeId: c.nodeId,
+      url: o.url,
+      transport: new NatsGossipTransport(nc),
+      clock,
+      random: cryptoRandom,
+      load: o.load,
+      heartbeatIntervalMs: c.heartbeatIntervalMs,
+      suspectAfterMs: c.suspectAfterMs,
+      deadAfterMs: c.deadAfterMs,
+      probeTimeoutMs: Math.min(500, c.deadAfterMs - c.suspectAfterMs),
+    });
+    const openHost = (p: number, epoch: number): Promise<PartitionHost> =>
+      PartitionHost.open({
+        partition: p,
+        epoch,
+        dir: partitionsDir,
+        nc,
+        clock,
+        logger: log,
+        isHeld: () => leases.holds(p) === epoch,
+        onUsageChanged: (mailbox) => usage.markDirty(p, mailbox, (m) => hosts.get(p)?.stats(m) ?? Promise.reject(new Error("gone"))),
+      });
+    const ownershipEvents = { gained: 0, lost: 0, fenceOverruns: 0 };
+    const leases: LeaseManager = new LeaseManager({
+      nodeId: c.nodeId,
+      store: leaseStore,
+      clock,
+      partitions: c.partitions,
+      leaseTtlMs: c.leaseTtlMs,
+      onGained: async (p, epoch) => {
+        const stale = hosts.get(p);
+        if (stale) {
+          hosts.delete(p);
+          await stale.close();
+        }
+        hosts.set(p, await openHost(p, epoch));
+      },
+      onLost: async (p, epoch) => {
+        const host = hosts.get(p);
+        if (host === undefined || host.epoch !== epoch) return;
+        hosts.delete(p);
+        await host.close(); // stops serving synchronously; the rest is bounded
+      },
+      onEvent: (e) => {
+        if (e.type === "gained") ownershipEvents.gained++;
+        else if (e.type === "lost") ownershipEvents.lost++;
+        else ownershipEvents.fenceOverruns++;
+        if (e.type === "fence-overrun") log.error(e, "cluster: onLost overran the lease safety margin");
+        else log.info(e, `cluster: partition ${e.type}`);
+      },
+      onError: (err, context) => log.warn({ err: err instanceof Error ? `${err.name}: ${err.message}` : "unknown", context }, "cluster: lease error"),
+    });
+    const mailbox: ClusterMailbox = new ClusterMailbox({
+      nodeId: c.nodeId,
+      nc,
+      clock,
+      logger: log,
+      partitions: c.partitions,
+      journal,
+      hostOf: (p) => hosts.get(p),
+      ownerOf: (p) => ownership.ring().ownerOf(p),
+      usage,
+      defaultQuota: { maxCount: config.limits.mailboxMaxMessages, maxBytes: config.limits.mailboxMaxBytes },
+      requestTimeoutMs: c.requestTimeoutMs,
+      routeTimeoutMs: Math.max(5000, c.deadAfterMs + c.leaseTtlMs + 1000),
+    });
+    const ownership: Ownership = new Ownership({
+      membership,
+      leases,
+      partitions: c.partitions,
+      onRing: () => mailbox.live.onTopologyChange(),
+    });
+    const endpoint = new OwnerEndpoint({
+      nodeId: c.nodeId,
+      nc,
+      logger: log,
+      hostFor: (m) => hosts.get(partitionOf(m, c.partitions)),
+      pushTimeoutMs: c.requestTimeoutMs,
+    });
+    endpoint.start();
+    mailbox.live.start();
+    cleanup.push(() => endpoint.stop());
+    cleanup.push(() => mailbox.live.stop());
+    membership.start();
+    cleanup.push(() => membership.stop(true));
+    ownership.start();
+    cleanup.push(() => ownership.stop());
+    cleanup.push(() => leases.stop());
+
+    // A replica that failed (consumer lost, stream recreated) is rebuilt while its lease is still held.
+    let repairTimer: TimerHandle | null = null;
+    const repair = async (): Promise<void> => {
+      for (const [p, host] of hosts) {
+        if (!host.failed || leases.holds(p) !== host.epoch) continue;
+        log.warn({ partition: p }, "cluster: rebuilding a failed partition replica");
+        hosts.delete(p);
+        await host.close();
+        try {
+          if (leases.holds(p) === host.epoch) hosts.set(p, await openHost(p, host.epoch));
+        } catch (err) {
+          log.warn({ partition: p, err: err instanceof Error ? err.name : "unknown" }, "cluster: rebuild failed; retrying");
+        }
+      }
+    };
+    const scheduleRepair = (): void => {
+      repairTimer = clock.setTimeout(() => void repair().finally(scheduleRepair), REPAIR_INTERVAL_MS, { unref: true });
+    };
+    scheduleRepair();
+    cleanup.push(() => {
+      if (repairTimer) clock.clearTimeout(repairTimer);
+      repairTimer = null;
+    });
+
+    const startedAtMs = clock.monotonicMs();
+    const settleMs = c.suspectAfterMs; // by then every live member's heartbeat was heard at least twice
+    const checks: HealthCheck[] = [
+      { name: "nats", run: async () => ({ ok: natsConnected && !nc.isClosed(), detail: natsConnected ? "connected" : "disconnected" }) },
+      {
+        name: "membership",
+        run: async () => {
+          const view = membership.view();
+          const joined = view.live.includes(c.nodeId);
+          const settled = clock.monotonicMs() - startedAtMs >= settleMs;
+          return { ok: joined && settled, detail: `state=${membership.state} live=${view.live.length}${settled ? "" : " settling"}` };
+        },
+      },
+      {
+        name: "replication",
+        run: async () => {
+          const s = journal.status();
+          // Degraded is reported, not failed: the node keeps accepting forwards into its durable outbox.
+          return { ok: true, detail: `${s.degraded ? "degraded" : "normal"} outbox=${s.outboxSize}` };
+        },
+      },
+      {
+        name: "control_plane",
+        run: async () => {
+          const s = mediations.stats();
+          return { ok: true, detail: `mode=${s.mode} fallbacks=${s.edgeFallbackTriggered} cacheMissRate=${s.cacheMissRate.toFixed(3)}` };
+        },
+      },
+    ];
+
+    const storage: StorageDriver = {
+      name: "cluster",
+      messages: unusedMessages(),
+      mediations,
+      replay,
+      health: async () => ({ ok: natsConnected, detail: natsConnected ? "nats connected" : "nats disconnected" }),
+      close: async () => {},
+    };
+
+    let draining: Promise<void> | undefined;
+    let stopping: Promise<void> | undefined;
+    const drain = (): Promise<void> => {
+      draining ??= (async () => {
+        log.info({ owned: leases.owned().length }, "cluster: draining");
+        await ownership.drain();
+        log.info({}, "cluster: partitions handed over");
+      })();
+      return draining;
+    };
+    return {
+      mailbox,
+      storage,
+      checks,
+      status: () =>
+        clusterStatus({ nodeId: c.nodeId, url: o.url, partitions: c.partitions, membership, leases, hosts, journal, mediations, replay, mailbox, endpoint, load: o.load(), natsConnected, ownershipEvents }),
+      drain,
+      stop: () => {
+        stopping ??= (async () => {
+          await drain().catch(() => {});
+          // Let the relay publish what the outbox holds; entries left stay durable for the next start.
+          const deadline = clock.monotonicMs() + (o.flushTimeoutMs ?? 10_000);
+          while (journal.status().outboxSize > 0 && natsConnected && clock.monotonicMs() < deadline) await sleep(clock, 20);
+          await runCleanup();
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await runCleanup();
+    throw err;
+  }
+}
