@@ -1,0 +1,159 @@
+// The breaker's rules as pure functions over a record: admit, complete, add unreserved failures, merge after an outage.
+// Each returns the record to write (null = nothing to write); the caller commits it with compare-and-swap and
+// re-runs the function on conflict, so a decision only takes effect if nobody changed the record in between.
+import { initialRecord, type BreakerHolder, type BreakerPhase, type BreakerRecord } from "./breaker-record.ts";
+
+export interface BreakerRules {
+  /** Consecutive failures that open the breaker (1..MAX_FAILURE_THRESHOLD). */
+  readonly failureThreshold: number;
+  /** How long the breaker stays open before admitting a probe. */
+  readonly openMs: number;
+  /** Lifetime of a reservation or probe: after it a dead holder's slot is freed. Must exceed the call timeout. */
+  readonly holderTtlMs: number;
+  /** When admission is refused because slots or the probe are taken, come back after at most this long. */
+  readonly recheckMs: number;
+}
+
+export type RefusalReason = "open" | "probing" | "saturated";
+
+export type AdmitDecision =
+  | { readonly admitted: true; readonly kind: "call" | "probe"; readonly seq: number }
+  | { readonly admitted: false; readonly reason: RefusalReason; readonly retryAtMs: number };
+
+export type TransitionReason = "threshold" | "open-elapsed" | "probe-success" | "probe-failure" | "reconcile";
+
+export interface PhaseChange {
+  readonly from: BreakerPhase;
+  readonly to: BreakerPhase;
+  readonly reason: TransitionReason;
+  /** Consecutive failures counted when it happened. */
+  readonly failures: number;
+}
+
+export interface Step<T> {
+  /** Record to write with CAS, or null when nothing changes. */
+  readonly next: BreakerRecord | null;
+  readonly result: T;
+  readonly change: PhaseChange | null;
+}
+
+/** Drops holders whose expiry passed: their node is presumed dead, so their slot is free again. */
+function prune(r: BreakerRecord, nowMs: number): BreakerRecord {
+  const live = r.inFlight.filter((h) => h.expiresAtMs > nowMs);
+  const probe = r.probe !== null && r.probe.expiresAtMs <= nowMs ? null : r.probe;
+  if (live.length === r.inFlight.length && probe === r.probe) return r;
+  return { ...r, inFlight: live, probe };
+}
+
+/** Tries to admit one call for `node` holding `token`. */
+export function admit(cur: BreakerRecord | null, rules: BreakerRules, nowMs: number, node: string, token: string): Step<AdmitDecision> {
+  const base = cur ?? initialRecord();
+  const r = prune(base, nowMs);
+  const dirty = cur === null || r !== base;
+  const holder = (): BreakerHolder => ({ node, token, seq: r.nextSeq, expiresAtMs: nowMs + rules.holderTtlMs });
+
+  if (r.phase === "closed") {
+    if (r.failSeqs.length + r.inFlight.length < rules.failureThreshold) {
+      const h = holder();
+      const next = { ...r, inFlight: [...r.inFlight, h], nextSeq: r.nextSeq + 1 };
+      assertInvariant(next, rules);
+      return { next, result: { admitted: true, kind: "call", seq: h.seq }, change: null };
+    }
+    const soonest = Math.min(...r.inFlight.map((h) => h.expiresAtMs), nowMs + rules.recheckMs);
+    return { next: dirty ? r : null, result: { admitted: false, reason: "saturated", retryAtMs: soonest }, change: null };
+  }
+
+  if (r.phase === "open") {
+    const reopenAtMs = (r.openedAtMs ?? nowMs) + rules.openMs;
+    if (nowMs < reopenAtMs) return { next: dirty ? r : null, result: { admitted: false, reason: "open", retryAtMs: reopenAtMs }, change: null };
+    const h = holder();
+    const next: BreakerRecord = { ...r, phase: "half-open", probe: h, inFlight: [], failSeqs: [], nextSeq: r.nextSeq + 1 };
+    return { next, result: { admitted: true, kind: "probe", seq: h.seq }, change: { from: "open", to: "half-open", reason: "open-elapsed", failures: 0 } };
+  }
+
+  // half-open: exactly one probe at a time; a dead prober's probe lapses at its expiry and is re-granted.
+  if (r.probe === null) {
+    const h = holder();
+    return { next: { ...r, probe: h, nextSeq: r.nextSeq + 1 }, result: { admitted: true, kind: "probe", seq: h.seq }, change: null };
+  }
+  const retryAtMs = Math.min(r.probe.expiresAtMs, nowMs + rules.recheckMs);
+  return { next: dirty ? r : null, result: { admitted: false, reason: "probing", retryAtMs }, change: null };
+}
+
+/**
+ * Records the outcome of the admission holding `token`. A token the record no longer holds (expired and
+ * pruned, or the breaker moved on) is stale: ignored, `result` false. Success clears the failures of calls
+ * admitted before it (not after: their failures were seen by the endpoint later).
+ */
+export function complete(cur: BreakerRecord | null, rules: BreakerRules, nowMs: number, token: string, ok: boolean): Step<boolean> {
+  if (cur === null) return { next: null, result: false, change: null };
+  if (cur.phase === "half-open") {
+    if (cur.probe === null || cur.probe.token !== token) return { next: null, result: false, change: null };
+    if (ok) {
+      const next: BreakerRecord = { ...cur, phase: "closed", probe: null, failSeqs: [], inFlight: [] };
+      return { next, result: true, change: { from: "half-open", to: "closed", reason: "probe-success", failures: 0 } };
+    }
+    const next: BreakerRecord = { ...cur, phase: "open", probe: null, openedAtMs: nowMs };
+    return { next, result: true, change: { from: "half-open", to: "open", reason: "probe-failure", failures: 1 } };
+  }
+  if (cur.phase === "open") return { next: null, result: false, change: null };
+
+  const holder = cur.inFlight.find((h) => h.token === token);
+  if (holder === undefined) return { next: null, result: false, change: null };
+  const inFlight = cur.inFlight.filter((h) => h !== holder);
+  const failSeqs = ok ? cur.failSeqs.filter((s) => s > holder.seq) : [...cur.failSeqs, holder.seq];
+  if (failSeqs.length >= rules.failureThreshold) {
+    // failSeqs + inFlight <= threshold held before; with failSeqs at threshold no call can be in flight.
+    if (inFlight.length !== 0) throw new Error("breaker invariant violated: calls in flight when opening");
+    const next: BreakerRecord = { ...cur, phase: "open", failSeqs: [], inFlight: [], openedAtMs: nowMs };
+    return { next, result: true, change: { from: "closed", to: "open", reason: "threshold", failures: failSeqs.length } };
+  }
+  return { next: { ...cur, inFlight, failSeqs }, result: true, change: null };
+}
+
+/**
+ * Counts `n` failures that held no reservation here (outcomes recorded in fallback mode, or a shared
+ * permit completed while the shared store was down). Closed only; may open the breaker. In-flight
+ * reservations then become stale (their outcomes are ignored) -- the pessimistic choice.
+ */
+export function addFailures(cur: BreakerRecord | null, rules: BreakerRules, nowMs: number, n: number): Step<number> {
+  const r = prune(cur ?? initialRecord(), nowMs);
+  if (r.phase !== "closed" || n <= 0) return { next: null, result: 0, change: null };
+  const added = Math.min(n, rules.failureThreshold - r.failSeqs.length);
+  const seqs = Array.from({ length: added }, (_, i) => r.nextSeq + i);
+  const failSeqs = [...r.failSeqs, ...seqs];
+  const nextSeq = r.nextSeq + added;
+  if (failSeqs.length >= rules.failureThreshold) {
+    const next: BreakerRecord = { ...r, phase: "open", failSeqs: [], inFlight: [], openedAtMs: nowMs, nextSeq };
+    return { next, result: added, change: { from: "closed", to: "open", reason: "reconcile", failures: failSeqs.length } };
+  }
+  return { next: { ...r, failSeqs, nextSeq }, result: added, change: null };
+}
+
+/**
+ * Reconciliation after a store outage: the more pessimistic of the shared and the local view wins.
+ * - local open or half-open (a local probe is unconfirmed, so it counts as open): the shared record
+ *   becomes open unless it is already open since the same time or later; openedAtMs = the later one.
+ * - local closed: its consecutive failures are added to the shared count (addFailures), which may open it.
+ * - shared open/half-open and local closed: the shared record is kept.
+ */
+export function mergeLocal(shared: BreakerRecord | null, local: BreakerRecord, rules: BreakerRules, nowMs: number): Step<number> {
+  if (local.phase === "closed") return addFailures(shared, rules, nowMs, local.failSeqs.length);
+  const localOpenedAtMs = local.openedAtMs ?? nowMs;
+  const s = shared ?? initialRecord();
+  if (s.phase === "open" && (s.openedAtMs ?? 0) >= localOpenedAtMs) return { next: shared === null ? s : null, result: 0, change: null };
+  const next: BreakerRecord = { ...s, phase: "open", failSeqs: [], inFlight: [], probe: null, openedAtMs: localOpenedAtMs };
+  const change: PhaseChange | null = s.phase === "open" ? null : { from: s.phase, to: "open", reason: "reconcile", failures: s.failSeqs.length };
+  return { next, result: 0, change };
+}
+
+/** Consecutive failures currently counted. */
+export function failuresOf(r: BreakerRecord): number {
+  return r.failSeqs.length;
+}
+
+function assertInvariant(r: BreakerRecord, rules: BreakerRules): void {
+  if (r.phase === "closed" && r.failSeqs.length + r.inFlight.length > rules.failureThreshold) {
+    throw new Error("breaker invariant violated: failures + in-flight exceed the threshold");
+  }
+}
