@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { freePort, startNodeProcess, type NodeProcess } from "../test/support/node-process.ts";
 import { argValue, fmtInt, numberArg } from "./lib/bench.ts";
 import { BenchWorld, BT, pool, postAll, type BenchParty } from "./lib/bench-party.ts";
-import { rssOf, round } from "./lib/proc-stats.ts";
+import { cpuMsOf, rssOf, round } from "./lib/proc-stats.ts";
 import { haveWrk, runWrk, type WrkResult } from "./lib/wrk.ts";
 
 const ENCRYPTED = "application/didcomm-encrypted+json";
@@ -102,21 +102,24 @@ async function benchIngest(workDir: string): Promise<Record<string, unknown>> {
     const common = { url: `${node.url}/`, connections: opts.connections, threads: opts.threads, contentType: ENCRYPTED, workDir };
     if (opts.warmupSeconds > 0) await runWrk({ ...common, bodiesFile: warmFile, durationSeconds: opts.warmupSeconds });
     const queuedBefore = await totalQueued(parties);
+    const cpu0 = cpuMsOf(node.pid);
     const r = await runWrk({ ...common, bodiesFile, durationSeconds: opts.durationSeconds });
+    const cpuMs = cpuMsOf(node.pid) - cpu0;
     const rss = rssOf(node.pid);
     const stored = (await totalQueued(parties)) - queuedBefore;
-    return { r, rss, stored };
+    return { r, rss, stored, cpuMs };
   });
   log(`ingest: ceiling run (bare Bun.serve + SQLite WAL insert per request)...`);
   const ceiling = await ceilingRun(workDir, bodiesFile);
-  const { r, rss, stored } = nodeFigures;
+  const { r, rss, stored, cpuMs } = nodeFigures;
+  const cpuUsPerForward = r.requests > 0 ? (cpuMs * 1000) / r.requests : NaN;
   const acceptedPerSec = perSec(r.accepted, r.durationSeconds);
   const ceilingPerSec = perSec(ceiling.accepted, ceiling.durationSeconds);
   const ratio = ceilingPerSec > 0 ? acceptedPerSec / ceilingPerSec : 0;
   log("");
   log(`ingest  node:    ${fmtInt(acceptedPerSec)} accepted forwards/s  p50 ${round(r.p50Ms, 2)} ms  p99 ${round(r.p99Ms, 2)} ms  max ${round(r.maxMs)} ms`);
   log(`                 ${fmtInt(r.requests)} requests, ${fmtInt(r.accepted)} x 202, ${fmtInt(r.other)} other, ${r.socketErrors} socket errors; ${fmtInt(stored)} newly stored (distinct envelopes: ${fmtInt(opts.envelopes)}; repeats are deduplicated; up to ${opts.connections} warm-up requests cut off by wrk may land here too)`);
-  log(`                 node RSS ${round(rss.rssMb)} MiB (peak ${round(rss.peakRssMb)} MiB)`);
+  log(`                 node RSS ${round(rss.rssMb)} MiB (peak ${round(rss.peakRssMb)} MiB); node CPU ${round(cpuUsPerForward)} us per request (user+sys, ${round(cpuMs / 1000 / r.durationSeconds, 2)} cores busy)`);
   log(`ingest  ceiling: ${fmtInt(ceilingPerSec)} inserts/s  p50 ${round(ceiling.p50Ms, 2)} ms  p99 ${round(ceiling.p99Ms, 2)} ms`);
   log(`ratio node/ceiling: ${round(ratio, 2)}x   (goals: >= 10k/s, p99 <= 50 ms, >= 0.6x ceiling)`);
   return {
@@ -131,6 +134,7 @@ async function benchIngest(workDir: string): Promise<Record<string, unknown>> {
     distinct_envelopes: opts.envelopes,
     rss_mb: round(rss.rssMb),
     peak_rss_mb: round(rss.peakRssMb),
+    node_cpu_us_per_request: round(cpuUsPerForward),
     ceiling_per_sec: Math.round(ceilingPerSec),
     ceiling_p50_ms: round(ceiling.p50Ms, 2),
     ceiling_p99_ms: round(ceiling.p99Ms, 2),
@@ -153,6 +157,7 @@ async function benchPickup(): Promise<Record<string, unknown>> {
     if (queued !== opts.pickupMessages) throw new Error(`expected ${opts.pickupMessages} queued, found ${queued}`);
     // Timed: delivery-request, then messages-received for exactly those ids, until the mailbox is empty.
     const t0 = performance.now();
+    Object.assign(party!.timings, { packMs: 0, httpMs: 0, unpackMs: 0 });
     let picked = 0;
     let rounds = 0;
     for (let left = queued; left > 0 && rounds <= opts.pickupMessages; rounds++) {
@@ -166,8 +171,19 @@ async function benchPickup(): Promise<Record<string, unknown>> {
     const seconds = (performance.now() - t0) / 1000;
     const rss = rssOf(node.pid);
     const rate = perSec(picked, seconds);
+    const t = party!.timings;
     log(`pickup: ${fmtInt(picked)} messages in ${round(seconds, 2)} s = ${fmtInt(rate)} messages/s (batches of ${opts.pickupBatch}, ${rounds} round trips x2)  node RSS ${round(rss.rssMb)} MiB  (goal >= 20k/s)`);
-    return { messages: picked, seconds: round(seconds, 3), messages_per_sec: Math.round(rate), batch: opts.pickupBatch, rss_mb: round(rss.rssMb) };
+    log(`        client pack ${round(t.packMs)} ms, waiting on HTTP ${round(t.httpMs)} ms (node work + transfer), client unpack ${round(t.unpackMs)} ms`);
+    return {
+      messages: picked,
+      seconds: round(seconds, 3),
+      messages_per_sec: Math.round(rate),
+      batch: opts.pickupBatch,
+      rss_mb: round(rss.rssMb),
+      client_pack_ms: round(t.packMs),
+      http_wait_ms: round(t.httpMs),
+      client_unpack_ms: round(t.unpackMs),
+    };
   });
 }
 

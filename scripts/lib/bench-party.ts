@@ -62,7 +62,15 @@ export class BenchWorld {
   }
 }
 
+/** Where a party's round trips spend their time (client-side pack + unpack vs waiting for the node). */
+export interface AskTimings {
+  packMs: number;
+  httpMs: number;
+  unpackMs: number;
+}
+
 export class BenchParty {
+  readonly timings: AskTimings = { packMs: 0, httpMs: 0, unpackMs: 0 };
   constructor(
     readonly world: BenchWorld,
     readonly did: string,
@@ -72,7 +80,9 @@ export class BenchParty {
   async ask(type: string, body: Record<string, unknown>): Promise<Message> {
     const w = this.world;
     const msg: Message = { id: crypto.randomUUID(), type, from: this.did, to: [w.mediatorDid], body, return_route: "all" };
+    const t0 = performance.now();
     const { packed } = await packEncrypted(msg, w.mediatorDid, w.ctx, { from: this.did, forward: false });
+    const t1 = performance.now();
     const res = await fetch(w.mediatorUrl, {
       method: "POST",
       headers: { "content-type": ENCRYPTED },
@@ -81,7 +91,12 @@ export class BenchParty {
     });
     const text = await res.text();
     if (res.status !== 200) throw new Error(`${type}: HTTP ${res.status} ${text.slice(0, 200)}`);
-    return (await unpack(text, w.ctx, { message: { maxAttachments: 10_000 } })).message;
+    const t2 = performance.now();
+    const { message } = await unpack(text, w.ctx, { message: { maxAttachments: 10_000 } });
+    this.timings.packMs += t1 - t0;
+    this.timings.httpMs += t2 - t1;
+    this.timings.unpackMs += performance.now() - t2;
+    return message;
   }
 
   /** mediate-request, then its own DID as the keylist's recipient (the mailbox is this party's). */

@@ -21,3 +21,22 @@ export function round(n: number, digits = 1): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
 }
+
+/**
+ * CPU time (user + system, ms) `pid` has used so far, from /proc/<pid>/stat; NaN where unavailable.
+ * CPU per request is the A/B figure that survives a noisy shared machine better than requests/s.
+ */
+export function cpuMsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the parenthesised command name (which may contain spaces): utime is 14th, stime 15th overall.
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(rest[11]) + Number(rest[12]);
+    return (ticks * 1000) / CLOCK_TICKS_PER_SEC;
+  } catch {
+    return NaN;
+  }
+}
+
+/** USER_HZ: 100 on every mainstream Linux build. */
+const CLOCK_TICKS_PER_SEC = 100;

@@ -87,10 +87,19 @@ export interface HavenResolver extends DidResolver {
   rememberPeer4(longForm: string): void;
 }
 
+/**
+ * Default entry bound of createResolver's cache. A cached did:peer:2 document (frozen, with its
+ * imported native keys) costs about 4.5 KB of RSS, so 10k senders cost ~45 MB: keep the working set
+ * of active correspondents, not every DID ever seen. A miss on a locally resolvable DID (peer, key)
+ * costs a parse and a key import (tens of microseconds), not a network round trip.
+ */
+export const DEFAULT_RESOLVER_CACHE_ENTRIES = 2_000;
+
 /** Creates Haven's resolver: peer:0/2/4, key, web and static documents, cached unless `cache: false`. */
 export function createResolver(opts: ResolverOptions = {}): HavenResolver {
   const router = new MethodRouter(opts);
-  const cache = opts.cache === false ? undefined : new CachingResolver(router, opts.cache ?? {});
+  const cacheOpts: CachingOptions = { maxEntries: DEFAULT_RESOLVER_CACHE_ENTRIES, ...(opts.cache || {}) };
+  const cache = opts.cache === false ? undefined : new CachingResolver(router, cacheOpts);
   const target: DidResolver = cache ?? router;
   // A short form may sit in the negative cache from before its long form was seen: clear it then.
   const forgetShortForm = (longForm: string) => cache?.invalidate(peer4ShortForm(longForm));

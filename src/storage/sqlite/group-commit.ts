@@ -38,6 +38,8 @@ export class GroupCommitter {
   private scheduled = false;
   private closed = false;
   private readonly counters = { commits: 0, failedCommits: 0, ops: 0, maxBatchOps: 0 };
+  /** Run after a batch rolled back: in-memory write-through caches drop what the batch wrote. */
+  private readonly rollbackHooks: (() => void)[] = [];
   private readonly onTimer = (): void => {
     this.scheduled = false;
     this.flush();
@@ -48,6 +50,11 @@ export class GroupCommitter {
     private readonly runInTransaction: (body: () => void) => void,
     private readonly options: GroupCommitOptions,
   ) {}
+
+  /** Registers a callback run (synchronously) whenever a batch is rolled back. */
+  onRollback(hook: () => void): void {
+    this.rollbackHooks.push(hook);
+  }
 
   submit<T>(op: WriteOp<T>): Promise<T> {
     if (this.closed) return Promise.reject(new StorageError(StorageErrorCode.Closed, "storage driver is closed"));
@@ -76,6 +83,7 @@ export class GroupCommitter {
       });
     } catch (cause) {
       this.counters.failedCommits += 1;
+      for (const hook of this.rollbackHooks) hook();
       const error = new StorageError(StorageErrorCode.Unavailable, "storage write batch failed and was rolled back", {
         cause,
       });

@@ -3,6 +3,7 @@ import type { Statement } from "bun:sqlite";
 import { StorageError, StorageErrorCode } from "../errors.ts";
 import type { Mediation, MediationStore } from "../types.ts";
 import { checkKey, checkMediation, checkPage } from "../validate.ts";
+import { BoundedCache } from "./bounded-cache.ts";
 import { read, write, type SqliteContext } from "./context.ts";
 
 interface Row {
@@ -11,7 +12,18 @@ interface Row {
   granted_at_ms: number;
 }
 
+/** ownerOf answers kept in memory (every forward asks): bounded in entries and key characters. */
+const OWNER_CACHE_ENTRIES = 8192;
+const OWNER_CACHE_KEY_CHARS = 2 * 1024 * 1024;
+
 export class SqliteMediationStore implements MediationStore {
+  /**
+   * recipient DID -> owning client DID, or null for "not enrolled". Write-through: addKey and removeKey
+   * update it inside their batch, a rolled-back batch clears it. Exact because this driver is the only
+   * writer of its database and keys are never deleted any other way (mediations are never deleted, so
+   * the ON DELETE CASCADE never fires).
+   */
+  readonly #owners = new BoundedCache<string | null>(OWNER_CACHE_ENTRIES, OWNER_CACHE_KEY_CHARS);
   private readonly selMediation: Statement<Row, [string]>;
   private readonly upsertMediation: Statement<unknown, [string, string, number]>;
   private readonly selOwner: Statement<{ client_did: string }, [string]>;
@@ -22,6 +34,7 @@ export class SqliteMediationStore implements MediationStore {
 
   constructor(private readonly ctx: SqliteContext) {
     const db = ctx.db;
+    ctx.committer.onRollback(() => this.#owners.clear());
     this.selMediation = db.prepare("SELECT client_did, routing_did, granted_at_ms FROM mediations WHERE client_did = ?");
     this.upsertMediation = db.prepare(
       `INSERT INTO mediations (client_did, routing_did, granted_at_ms) VALUES (?, ?, ?)
@@ -70,6 +83,7 @@ export class SqliteMediationStore implements MediationStore {
           return new StorageError(StorageErrorCode.NotFound, "no mediation for client");
         }
         this.insKey.run(recipientDid, clientDid);
+        this.#owners.set(recipientDid, clientDid);
         return "success" as const;
       },
     );
@@ -82,7 +96,11 @@ export class SqliteMediationStore implements MediationStore {
         checkKey(clientDid, "clientDid");
         checkKey(recipientDid, "recipientDid");
       },
-      () => (this.delKey.run(recipientDid, clientDid).changes > 0 ? "success" : "no_change"),
+      () => {
+        if (this.delKey.run(recipientDid, clientDid).changes === 0) return "no_change";
+        this.#owners.set(recipientDid, null);
+        return "success";
+      },
     );
   }
 
@@ -98,7 +116,12 @@ export class SqliteMediationStore implements MediationStore {
   ownerOf(recipientDid: string): Promise<string | undefined> {
     return read(this.ctx.gate, () => {
       checkKey(recipientDid, "recipientDid");
-      return this.selOwner.get(recipientDid)?.client_did;
+      const cached = this.#owners.get(recipientDid);
+      if (cached !== undefined) return cached ?? undefined;
+      // Reads run between batches (flushes are synchronous), so this is the committed state.
+      const owner = this.selOwner.get(recipientDid)?.client_did ?? null;
+      this.#owners.set(recipientDid, owner);
+      return owner ?? undefined;
     });
   }
 }
