@@ -112,3 +112,32 @@ export function toMailboxLayerError(e: unknown): Error {
   if (e.code === ClusterErrorCode.BadMessage) return new StorageError(StorageErrorCode.InvalidArgument, "request out of bounds", { cause: e });
   return new StorageError(StorageErrorCode.Unavailable, "the mailbox's owner is unavailable; retry later", { retryable: true, cause: e });
 }
+
+/** NATS's default max_payload, for a connection that has not told us its server's. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
+/** Room kept for the reply envelope and NATS framing around a list reply. */
+export const REPLY_HEADROOM_BYTES = 4096;
+/** msgpack bytes of one StoredMessage besides its strings and payload: 7 keys, type/length prefixes, numbers. */
+const MESSAGE_OVERHEAD_BYTES = 128;
+
+/** An upper bound of the msgpack size of `m` (strings counted as UTF-8, worst case 3 bytes per UTF-16 unit). */
+export function encodedSizeBound(m: StoredMessage): number {
+  return MESSAGE_OVERHEAD_BYTES + m.payload.byteLength + 3 * (m.id.length + m.mailbox.length + m.recipientDid.length);
+}
+
+/**
+ * The longest prefix of `msgs` whose encoding fits in `maxBytes`: a list reply from a remote owner must fit
+ * in one NATS message, so the owner returns fewer messages (the client picks up the rest next time) rather
+ * than failing. At least one message is returned when there is one (a single message always fits: it was
+ * published through the same server limit).
+ */
+export function capListBytes(msgs: readonly StoredMessage[], maxBytes: number): StoredMessage[] {
+  let total = 16; // array header
+  let n = 0;
+  for (const m of msgs) {
+    total += encodedSizeBound(m);
+    if (total > maxBytes && n > 0) break;
+    n++;
+  }
+  return msgs.slice(0, n);
+}

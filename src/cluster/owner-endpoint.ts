@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../observability/logger.ts";
 import type { StoredMessage } from "../storage/types.ts";
 import { ClusterError, ClusterErrorCode } from "./errors.ts";
-import { liveSubject, mailboxSubject, parseMailboxRequest, type LiveRequest, type MailboxRequest } from "./mailbox-wire.ts";
+import { capListBytes, DEFAULT_MAX_PAYLOAD_BYTES, liveSubject, mailboxSubject, parseMailboxRequest, REPLY_HEADROOM_BYTES, type LiveRequest, type MailboxRequest } from "./mailbox-wire.ts";
 import type { PartitionHost } from "./partition-host.ts";
 import { rpcRequest, rpcServe, type RpcServer } from "./rpc.ts";
 
@@ -56,8 +56,10 @@ export class OwnerEndpoint {
     const host = this.#o.hostFor(req.mailbox);
     if (host === undefined || !host.serving) throw new ClusterError(ClusterErrorCode.NotOwner, "mailbox not served here");
     switch (req.op) {
-      case "list":
-        return host.list(req.mailbox, req.recipientDid === undefined ? { limit: req.limit } : { limit: req.limit, recipientDid: req.recipientDid });
+      case "list": {
+        const msgs = await host.list(req.mailbox, req.recipientDid === undefined ? { limit: req.limit } : { limit: req.limit, recipientDid: req.recipientDid });
+        return capListBytes(msgs, this.#maxReplyBytes());
+      }
       case "stats":
         return host.stats(req.mailbox, req.recipientDid);
       case "remove":
@@ -65,6 +67,12 @@ export class OwnerEndpoint {
       case "subscribe":
         return this.#subscribe(host, req.mailbox, req.holder, req.subId);
     }
+  }
+
+  /** The server's max_payload (from the connection's INFO, which follows reconnects) minus envelope headroom. */
+  #maxReplyBytes(): number {
+    const maxPayload = this.#o.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    return Math.max(64 * 1024, maxPayload - REPLY_HEADROOM_BYTES);
   }
 
   async #subscribe(host: PartitionHost, mailbox: string, holder: string, subId: string): Promise<boolean> {

@@ -41,6 +41,8 @@ export interface PartitionHostOptions {
 
 interface Applied {
   mailbox: string;
+  /** The message's expiry (null = never): the owner's sweep deletes it from the cache and the stream then. */
+  expiresAtMs: number | null;
   /** Stream seqs carrying this message (more than one if it was re-published after the dedup window). */
   seqs: number[];
 }
@@ -152,6 +154,28 @@ export class PartitionHost {
     return removed;
   }
 
+  /**
+   * The owner's expiry sweep: messages whose expiresAtMs <= nowMs (at most `limit`) are removed like a
+   * messages-received -- from the cache and from the stream -- so they neither linger in the cache nor come
+   * back on the next rebuild. Only while serving (a deposed owner leaves it to the new one). Resolves the
+   * number removed from the cache.
+   */
+  async sweepExpired(nowMs: number, limit: number): Promise<number> {
+    if (!this.serving) return 0;
+    const due = new Map<string, string[]>();
+    let n = 0;
+    for (const [id, a] of this.#applied) {
+      if (a.expiresAtMs === null || a.expiresAtMs > nowMs) continue;
+      const ids = due.get(a.mailbox) ?? [];
+      ids.push(id);
+      due.set(a.mailbox, ids);
+      if (++n >= limit) break;
+    }
+    let removed = 0;
+    for (const [mailbox, ids] of due) removed += await this.remove(mailbox, ids);
+    return removed;
+  }
+
   subscribe(mailbox: string, listener: LiveListener, opts?: SubscribeOptions): Promise<() => void> {
     this.#assertServing();
     return this.#actor.subscribe(mailbox, listener, opts);
@@ -207,7 +231,7 @@ export class PartitionHost {
       this.#o.logger.warn({ partition: this.partition, streamSeq: seq }, "cluster: message id conflict while applying");
     }
     const entry = this.#applied.get(id);
-    if (entry === undefined) this.#applied.set(id, { mailbox: rec.mailbox, seqs: [seq] });
+    if (entry === undefined) this.#applied.set(id, { mailbox: rec.mailbox, expiresAtMs: rec.expiresAtMs, seqs: [seq] });
     else if (!entry.seqs.includes(seq)) entry.seqs.push(seq);
   }
 }

@@ -1,13 +1,13 @@
 // KvMediationStore: mediation grants and keylists in a replicated NATS KV bucket, read through a watch-fed cache, with fallback.
 import type { NatsConnection } from "@nats-io/nats-core";
-import { jetstream } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import { StorageError, StorageErrorCode } from "../storage/errors.ts";
 import type { Mediation, MediationStore } from "../storage/types.ts";
 import { checkKey, checkMediation, checkPage } from "../storage/validate.ts";
 import { FallbackBreaker, type ControlPlaneMode } from "./breaker.ts";
 import { decodeKeyOwner, encodeKeyOwner, encodeMediation, MAX_VALUE_BYTES } from "./codec.ts";
 import { isCasConflict, withTimeout } from "./kv-call.ts";
+import { openKvBucket, OPEN_BUCKET_TIMEOUT_FACTOR } from "./kv-bucket.ts";
 import { mediationKey, recipientKey } from "./keys.ts";
 import { MediationCache, type CacheEvent } from "./mediation-cache.ts";
 import { resolveMediationOptions, type MediationStoreOptions, type ResolvedMediationOptions } from "./options.ts";
@@ -65,9 +65,11 @@ export class KvMediationStore implements MediationStore {
     const o = resolveMediationOptions(options);
     let kv: KV;
     try {
-      const js = jetstream(nc, { timeout: o.kvTimeoutMs });
-      kv = await withTimeout(o.clock, o.kvTimeoutMs * 4, () =>
-        new Kvm(js).create(o.bucket, { history: 1, replicas: o.replicas, max_bytes: o.maxBucketBytes, maxValueSize: MAX_VALUE_BYTES }),
+      // Creation waits for a raft leader election (slower than any ordinary KV call): its own, longer bound.
+      const spec = { bucket: o.bucket, history: 1, replicas: o.replicas, maxBytes: o.maxBucketBytes, maxValueBytes: MAX_VALUE_BYTES };
+      const openTimeoutMs = o.kvTimeoutMs * OPEN_BUCKET_TIMEOUT_FACTOR;
+      kv = await withTimeout(o.clock, openTimeoutMs, () =>
+        openKvBucket(nc, spec, { callTimeoutMs: o.kvTimeoutMs, createTimeoutMs: openTimeoutMs }),
       );
     } catch (e) {
       throw unavailable("cannot open the mediation bucket", e);

@@ -1,13 +1,13 @@
 // KvReplayGuard: cluster-wide replay detection with kv.create in a TTL bucket; a bounded in-memory guard while KV is unreachable.
 import type { NatsConnection } from "@nats-io/nats-core";
-import { jetstream } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import { StorageError, StorageErrorCode } from "../storage/errors.ts";
 import type { ReplayGuard } from "../storage/types.ts";
 import { checkReplay } from "../storage/validate.ts";
 import { FallbackBreaker, type ControlPlaneMode } from "./breaker.ts";
 import { decodeReplay, encodeReplay, MAX_VALUE_BYTES } from "./codec.ts";
 import { isCasConflict, withTimeout } from "./kv-call.ts";
+import { openKvBucket, OPEN_BUCKET_TIMEOUT_FACTOR } from "./kv-bucket.ts";
 import { replayKey } from "./keys.ts";
 import { BoundedReplayMemory } from "./memory-replay.ts";
 import { resolveReplayOptions, type ReplayGuardOptions, type ResolvedReplayOptions } from "./options.ts";
@@ -49,15 +49,10 @@ export class KvReplayGuard implements ReplayGuard {
     const o = resolveReplayOptions(options);
     let kv: KV;
     try {
-      const js = jetstream(nc, { timeout: o.kvTimeoutMs });
-      kv = await withTimeout(o.clock, o.kvTimeoutMs * 4, () =>
-        new Kvm(js).create(o.bucket, {
-          history: 1,
-          ttl: o.windowMs,
-          replicas: o.replicas,
-          max_bytes: o.maxBucketBytes,
-          maxValueSize: MAX_VALUE_BYTES,
-        }),
+      const spec = { bucket: o.bucket, history: 1, ttlMs: o.windowMs, replicas: o.replicas, maxBytes: o.maxBucketBytes, maxValueBytes: MAX_VALUE_BYTES };
+      const openTimeoutMs = o.kvTimeoutMs * OPEN_BUCKET_TIMEOUT_FACTOR;
+      kv = await withTimeout(o.clock, openTimeoutMs, () =>
+        openKvBucket(nc, spec, { callTimeoutMs: o.kvTimeoutMs, createTimeoutMs: openTimeoutMs }),
       );
     } catch (e) {
       throw unavailable("cannot open the replay bucket", e);

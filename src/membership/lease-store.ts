@@ -1,7 +1,8 @@
 // Lease storage interface (a KV with create / compare-and-swap / TTL) and its NATS KV implementation.
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstream, JetStreamApiError } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import { JetStreamApiError } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import { openKvBucket } from "../controlplane/kv-bucket.ts";
 import { decode, encode } from "@msgpack/msgpack";
 import type { Clock } from "../runtime/clock.ts";
 import { systemClock } from "../runtime/clock.ts";
@@ -71,10 +72,13 @@ export interface LeaseBucketOptions {
   clock?: Clock;
 }
 
-/** Opens (creating if needed) the lease bucket: history 1, TTL = leaseTtlMs. */
+/**
+ * Opens (creating if needed) the lease bucket: history 1, TTL = leaseTtlMs. Safe when every node of a
+ * starting cluster creates it at once (see openKvBucket).
+ */
 export async function openNatsLeaseStore(nc: NatsConnection, opts: LeaseBucketOptions): Promise<NatsLeaseStore> {
-  const kvm = new Kvm(jetstream(nc));
-  const kv = await kvm.create(opts.bucket ?? "haven_leases", { ttl: opts.leaseTtlMs, history: 1, replicas: opts.replicas ?? 3 });
+  const spec = { bucket: opts.bucket ?? "haven_leases", ttlMs: opts.leaseTtlMs, history: 1, replicas: opts.replicas ?? 3 };
+  const kv = await openKvBucket(nc, spec, { callTimeoutMs: 5000 });
   return new NatsLeaseStore(kv, opts.clock ?? systemClock);
 }
 

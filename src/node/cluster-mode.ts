@@ -29,6 +29,8 @@ export interface ClusterModeOptions {
   load: () => NodeLoad;
   /** Bound on flushing the journal outbox at stop. Default 10_000 ms. */
   flushTimeoutMs?: number;
+  /** Pause between expiry sweeps of the partitions this node serves. Default 30_000 ms. */
+  expirySweepIntervalMs?: number;
 }
 
 export interface ClusterMode {
@@ -45,25 +47,9 @@ export interface ClusterMode {
 
 /** How often failed partition replicas are looked for (and rebuilt while the lease is still held). */
 const REPAIR_INTERVAL_MS = 1000;
-const START_ATTEMPTS = 5;
-
-/**
- * Opening a stream or bucket while another node creates it at the same moment can fail once (JetStream
- * answers the loser of the race with an error); a few bounded retries make a simultaneous cluster start work.
- */
-async function withStartRetries<T>(what: string, clock: Clock, log: Logger, open: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await open();
-    } catch (err) {
-      if (attempt >= START_ATTEMPTS) throw err;
-      const cause = (err as { cause?: unknown }).cause;
-      log.warn({ what, attempt, err: err instanceof Error ? err.message : "unknown", cause: cause instanceof Error ? cause.message : undefined }, "cluster: open failed; retrying");
-      await sleep(clock, 200 * attempt);
-    }
-  }
-}
-
+const EXPIRY_SWEEP_INTERVAL_MS = 30_000;
+/** Messages expired per partition per sweep (each one is a stream delete). */
+const EXPIRY_BATCH = 1000;
 function unusedMessages(): MessageStore {
   const fail = () => Promise.reject(new StorageError(StorageErrorCode.Unavailable, "cluster mode keeps messages in partition owners"));
   return { enqueue: fail, list: fail, stats: fail, remove: fail, expire: fail };
@@ -92,6 +78,9 @@ export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMo
       pingInterval: 2000,
       maxPingOut: 2,
       timeout: 5000,
+      // Only the servers we are configured with: servers advertise their own (possibly internal) client
+      // addresses, and a node behind a proxy or NAT must not wander off to addresses it cannot keep using.
+      ignoreClusterUpdates: true,
     });
     cleanup.push(() => nc.close());
     let natsConnected = true;
@@ -113,12 +102,10 @@ export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMo
     });
     cleanup.push(() => journal.close());
     const cpLog = log.child({ module: "controlplane" });
-    const mediations = await withStartRetries("mediation bucket", clock, log, () => KvMediationStore.open(nc, { replicas: c.replicas, clock, log: cpLog }));
+    const mediations = await KvMediationStore.open(nc, { replicas: c.replicas, clock, log: cpLog });
     cleanup.push(() => mediations.close());
     const replayWindowMs = Math.max(1000, Math.min(config.limits.replayWindowSeconds * 1000, 30 * 24 * 3600_000));
-    const replay = await withStartRetries("replay bucket", clock, log, () =>
-      KvReplayGuard.open(nc, { replicas: c.replicas, windowMs: replayWindowMs, clock, log: cpLog }),
-    );
+    const replay = await KvReplayGuard.open(nc, { replicas: c.replicas, windowMs: replayWindowMs, clock, log: cpLog });
     cleanup.push(() => replay.close());
 
     const usage = new UsageBoard({ nc, clock });
@@ -126,7 +113,7 @@ export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMo
     cleanup.push(() => usage.stop());
 
     const hosts = new Map<number, PartitionHost>();
-    const leaseStore = await withStartRetries("lease bucket", clock, log, () => openNatsLeaseStore(nc, { leaseTtlMs: c.leaseTtlMs, replicas: c.replicas, clock }));
+    const leaseStore = await openNatsLeaseStore(nc, { leaseTtlMs: c.leaseTtlMs, replicas: c.replicas, clock });
     const membership = new Membership({
       nodeId: c.nodeId,
       url: o.url,
@@ -239,6 +226,31 @@ export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMo
     cleanup.push(() => {
       if (repairTimer) clock.clearTimeout(repairTimer);
       repairTimer = null;
+    });
+
+    // Expiry: the owner sweeps each partition it serves; expired messages leave the cache and the stream.
+    let expiryTimer: TimerHandle | null = null;
+    const expiryIntervalMs = o.expirySweepIntervalMs ?? EXPIRY_SWEEP_INTERVAL_MS;
+    const sweepExpired = async (): Promise<void> => {
+      for (const host of [...hosts.values()]) {
+        try {
+          const n = await host.sweepExpired(clock.nowMs(), EXPIRY_BATCH);
+          if (n > 0) log.debug({ partition: host.partition, expired: n }, "cluster: expired messages deleted");
+        } catch (err) {
+          log.warn({ partition: host.partition, err: err instanceof Error ? err.name : "unknown" }, "cluster: expiry sweep failed; will retry");
+        }
+      }
+    };
+    let expiryStopped = false;
+    const scheduleExpiry = (): void => {
+      if (expiryStopped) return;
+      expiryTimer = clock.setTimeout(() => void sweepExpired().finally(scheduleExpiry), expiryIntervalMs, { unref: true });
+    };
+    scheduleExpiry();
+    cleanup.push(() => {
+      expiryStopped = true;
+      if (expiryTimer) clock.clearTimeout(expiryTimer);
+      expiryTimer = null;
     });
 
     const startedAtMs = clock.monotonicMs();

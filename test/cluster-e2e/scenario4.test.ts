@@ -1,0 +1,106 @@
+// Cluster scenario 4 (real processes): SIGKILL the NATS server leading HAVEN_MAIL under forward load. Service goes
+// on (retryable 503s or slower acks at most; the longest gap is printed), the server restarts and rejoins, and every
+// acknowledged forward is delivered exactly once with a single owner per partition throughout. Prints SEED.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { deliver, enrol, type Recipient } from "../e2e/helpers.ts";
+import { Rng, seedFromEnv } from "../support/random.ts";
+import { ownershipSettled, startTestCluster, waitFor, type TestCluster } from "./harness.ts";
+import { drainMailbox, expectExactlyOnce, forwardLoad, OwnershipMonitor } from "./scenario34-support.ts";
+
+const STREAM = "HAVEN_MAIL";
+const RECIPIENTS = 6;
+const WORKERS = 6;
+
+let cluster: TestCluster;
+
+beforeAll(async () => {
+  cluster = await startTestCluster({ nodes: 3 });
+  await waitFor("every partition served by exactly one node", () => ownershipSettled(cluster.nodes, cluster.partitions));
+}, 90_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+}, 30_000);
+
+type Jsz = { account_details?: { stream_detail?: { name: string; cluster?: { leader?: string; replicas?: { name: string; current: boolean }[] } }[] }[] };
+
+/** True when the stream's leader (as seen from `monitorUrl`) lists `serverName` as a current replica, or it leads. */
+async function replicaCurrent(monitorUrl: string, serverName: string): Promise<boolean> {
+  const res = await fetch(`${monitorUrl}/jsz?accounts=true&streams=true`, { signal: AbortSignal.timeout(2000) });
+  const body = (await res.json()) as Jsz;
+  for (const acc of body.account_details ?? []) {
+    for (const sd of acc.stream_detail ?? []) {
+      if (sd.name !== STREAM || !sd.cluster) continue;
+      if (sd.cluster.leader === serverName) return true;
+      return (sd.cluster.replicas ?? []).some((r) => r.name === serverName && r.current);
+    }
+  }
+  return false;
+}
+
+describe("scenario 4: the NATS server leading the stream is killed under load", () => {
+  test("service continues, the server rejoins, every acknowledged forward is delivered exactly once", async () => {
+    const seed = seedFromEnv();
+    console.log(`scenario 4 SEED=${seed}`);
+    const rng = new Rng(seed);
+    const nodes = cluster.nodes;
+    const recipients: Recipient[] = [];
+    for (let i = 0; i < RECIPIENTS; i++) recipients.push(await enrol(nodes[i % nodes.length]!.ref));
+
+    const monitor = new OwnershipMonitor(nodes);
+    monitor.start();
+    const load = forwardLoad({ nodes: () => nodes, recipients, rng, workers: WORKERS, prefix: "s4" });
+    try {
+      const killAfter = 40 + rng.int(80);
+      await waitFor(`${killAfter} forwards acknowledged before the kill`, () => load.stats.acked.size >= killAfter);
+      let leader = null as Awaited<ReturnType<typeof cluster.nats.streamLeader>>;
+      await waitFor("the stream has a leader", async () => (leader = await cluster.nats.streamLeader(STREAM)) !== null);
+      const victim = leader!;
+      console.log(`killing ${victim.name} (leader of ${STREAM}) after ${load.stats.acked.size} acks`);
+      // The gap measured from here on is the one caused by the kill.
+      load.stats.longestGapMs = 0;
+      await victim.kill("SIGKILL");
+      const ackedAtKill = load.stats.acked.size;
+
+      // Service continues on the two remaining servers: a new leader, and forwards keep being acknowledged.
+      await waitFor("a new stream leader", async () => {
+        const l = await cluster.nats.streamLeader(STREAM);
+        return l !== null && l !== victim;
+      });
+      await waitFor("forwards acknowledged after the kill", () => load.stats.acked.size >= ackedAtKill + 100, 30_000);
+      const gapWhileDownMs = load.stats.longestGapMs;
+
+      await victim.restart();
+      await cluster.nats.waitReady();
+      // Replica lists name the other peers, so ask the servers that stayed up.
+      const others = cluster.nats.servers.filter((x) => x !== victim);
+      await waitFor(`${victim.name} rejoined with a current replica`, async () => {
+        for (const o of others) if (await replicaCurrent(o.monitorUrl, victim.name).catch(() => false)) return true;
+        return false;
+      });
+      const ackedAtRestart = load.stats.acked.size;
+      await waitFor("forwards acknowledged after the restart", () => load.stats.acked.size >= ackedAtRestart + 50);
+      const stats = await load.stop();
+      await monitor.stop();
+
+      // Journaled-only accepts (if any) are relayed; then ownership settles and everything is picked up once.
+      await waitFor("every node's outbox drained", async () => {
+        const all = await Promise.all(nodes.map(async (n) => (await fetch(`${n.proc.url}/cluster/status`).then((r) => r.json())) as { outbox: { size: number } }));
+        return all.every((s) => s.outbox.size === 0);
+      });
+      await waitFor("ownership settled", () => ownershipSettled(nodes, cluster.partitions));
+      const delivered: string[] = [];
+      for (const r of recipients) delivered.push(...(await drainMailbox(rng.pick(nodes), r)));
+      console.log(
+        `acked=${stats.acked.size} retried503=${JSON.stringify(Object.fromEntries(stats.retried))} longestGapWhileLeaderDownMs=${Math.round(gapWhileDownMs)} ` +
+          `longestGapOverallMs=${Math.round(stats.longestGapMs)} delivered=${delivered.length} moved=${monitor.moved().length} polls=${monitor.polls}`,
+      );
+      expectExactlyOnce(delivered, stats);
+      expect(monitor.violations()).toEqual([]);
+      for (const r of recipients) for (const n of nodes) expect(await deliver(n.ref, r)).toEqual([]);
+    } finally {
+      await load.stop().catch(() => {});
+      await monitor.stop();
+    }
+  }, 60_000);
+});
