@@ -109,7 +109,7 @@ export class FaultProxy {
   private constructor(opts: FaultProxyOptions) {
     this.target = parseTarget(opts.target);
     this.port = opts.port ?? freePort();
-    this.#random = opts.random ?? seededRandom(Number(process.env.SEED ?? 1));
+    this.#random = opts.random ?? seededRandom(BigInt(process.env.SEED ?? 1));
     this.#maxQueuedBytes = opts.maxQueuedBytes ?? 8 * 2 ** 20;
     if (!Number.isInteger(this.#maxQueuedBytes) || this.#maxQueuedBytes < 2 ** 16 || this.#maxQueuedBytes > 2 ** 30) {
       throw new RangeError("maxQueuedBytes must be within 64 KiB..1 GiB");
