@@ -102,6 +102,11 @@ export class DistributedBreaker {
     };
   }
 
+  /** Destinations this node has dealt with (bounded caches), sorted: what status listings show. */
+  knownDestinations(): string[] {
+    return [...new Set([...this.#cache.keys(), ...this.#local.destinations()])].sort();
+  }
+
   /**
    * While in fallback: tries the shared store now and, if it answers, merges every local record into it
    * (rule in breaker-logic.ts mergeLocal: the more pessimistic view wins, local failures are added) and

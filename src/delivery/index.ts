@@ -39,3 +39,9 @@ export {
   type OutcomeSample,
   type DeliveryCountersSnapshot,
 } from "./metrics.ts";
+export { JetStreamEventQueue, type JetStreamQueueStatus } from "./jetstream-queue.ts";
+export { resolveJetStreamQueueOptions, ensureDeliveryStreams, type JetStreamQueueOptions } from "./jetstream-queue-options.ts";
+export { EVENT_SUBJECT_PREFIX, DLQ_SUBJECT_PREFIX, eventSubject } from "./js-records.ts";
+export { validateWebhook, secretLookup, MAX_WEBHOOK_PAGE, type WebhookInput, type WebhookView, type WebhookPage, type WebhookStore } from "./webhook-store.ts";
+export { SqliteWebhookStore } from "./sqlite-webhook-store.ts";
+export { KvWebhookStore, DEFAULT_WEBHOOK_BUCKET, type KvWebhookStoreOptions } from "./kv-webhook-store.ts";
