@@ -2,7 +2,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fetchJson, info, pollUntil, portFree } from "./progress.ts";
-import { REPO_ROOT, pidAlive, saveState, signalIfAlive, type ClusterState, type NatsServerState } from "./state.ts";
+import { REPO_ROOT, markSpawned, pidAlive, saveState, signalIfAlive, type ClusterState, type NatsServerState } from "./state.ts";
 
 export const NATS_SERVERS = 3;
 const TEMPLATE = join(REPO_ROOT, "cluster/nats/server.conf.tmpl");
@@ -104,6 +104,7 @@ export async function natsUp(state: ClusterState, natsPort: number): Promise<voi
       const child = Bun.spawn([bin, "-c", s.configPath], { detached: true, stdin: "ignore", stdout: log, stderr: log });
       child.unref();
       s.pid = child.pid;
+      markSpawned(child.pid);
     } finally {
       closeSync(log);
     }

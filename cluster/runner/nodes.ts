@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { natsUrls } from "./nats.ts";
 import { fetchJson, info, pollUntil, portFree } from "./progress.ts";
-import { REPO_ROOT, pidAlive, saveState, signalIfAlive, type ClusterState, type HavenNodeState } from "./state.ts";
+import { REPO_ROOT, markSpawned, pidAlive, saveState, signalIfAlive, type ClusterState, type HavenNodeState } from "./state.ts";
 
 export const MAX_NODES = 32;
 const PID_MARKER = "src/main.ts";
@@ -11,6 +11,12 @@ const READY_TIMEOUT_MS = 60_000;
 /** A removed node drains (hands over mailboxes, flushes its outbox) before exiting: give it time. */
 const DRAIN_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 30_000;
+
+/** The PUBLIC_URL every node gets; set by cluster.ts before nodes are planned. */
+export function sharedPublicUrl(state: ClusterState): string {
+  if (state.publicUrl === undefined) throw new Error("invariant: the cluster's public URL is decided before nodes start");
+  return state.publicUrl;
+}
 
 export function nodeRunning(n: HavenNodeState): boolean {
   return pidAlive(n.pid, PID_MARKER);
@@ -34,7 +40,8 @@ function spawnNode(state: ClusterState, n: HavenNodeState): void {
     NODE_ID: n.id,
     PORT: String(n.port),
     HOST: "127.0.0.1",
-    PUBLIC_URL: n.url,
+    // One PUBLIC_URL for all nodes: the DID embeds it, and all nodes must present the same DID.
+    PUBLIC_URL: sharedPublicUrl(state),
     DATA_DIR: n.dataDir,
     MEDIATOR_KEYS_FILE: state.keysFile,
     LOG_LEVEL: process.env.LOG_LEVEL ?? "info",
@@ -44,6 +51,7 @@ function spawnNode(state: ClusterState, n: HavenNodeState): void {
     const child = Bun.spawn([process.execPath, "run", "src/main.ts"], { cwd: REPO_ROOT, env, detached: true, stdin: "ignore", stdout: log, stderr: log });
     child.unref();
     n.pid = child.pid;
+    markSpawned(child.pid);
   } finally {
     closeSync(log);
   }

@@ -34,6 +34,15 @@ export interface ClusterState {
   clusterName: string;
   /** Shared by all nodes: one mediator identity for the whole cluster. */
   keysFile: string;
+  /**
+   * PUBLIC_URL of every node (absent in state files written before it existed: set by the next cluster:up). The
+   * mediator's did:peer:2 embeds it as the service endpoint, so all nodes must share it to share one DID. Default: the
+   * first node's URL; `--public-url` (e.g. a load balancer in front of the nodes) fixes it at the first `up`.
+   */
+  publicUrl?: string;
+  /** Ports chosen at the first `up` (--base-port, --nats-port); later runs reuse them unless given again. */
+  basePort?: number;
+  natsPort?: number;
   nats: NatsServerState[];
   nodes: HavenNodeState[];
 }
@@ -73,6 +82,17 @@ export function saveState(state: ClusterState): void {
 }
 
 /**
+ * Pids this runner process spawned. Right after spawn, until the child has exec'ed, its /proc cmdline is still the
+ * runner's own, so the marker check would call a starting child "exited"; these pids cannot be recycled while we run
+ * (an exited child stays a zombie until we exit), so for them existence is enough.
+ */
+const spawnedHere = new Set<number>();
+
+export function markSpawned(pid: number): void {
+  spawnedHere.add(pid);
+}
+
+/**
  * True if `pid` is running and its command line contains `marker` (guards against a recycled pid
  * now belonging to an unrelated process).
  */
@@ -85,7 +105,7 @@ export function pidAlive(pid: number | null, marker: string): boolean {
   }
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-    if (!cmdline.includes(marker)) return false;
+    if (!spawnedHere.has(pid) && !cmdline.includes(marker)) return false;
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     return !/^\d+ \(.*\) Z /.test(stat); // a zombie is not running
   } catch {

@@ -9,7 +9,7 @@ import { MemorySecrets } from "../didcomm/secrets/index.ts";
 import { MailboxActor, type MailboxPort } from "../mailbox/index.ts";
 import { createMediatorCore, type MediatorCore, type PostMessage } from "../mediator/index.ts";
 import { createLogger, type Logger } from "../observability/index.ts";
-import { systemClock, type Clock } from "../runtime/index.ts";
+import { sleep, systemClock, type Clock } from "../runtime/index.ts";
 import { openSqliteDriver, type StorageDriver } from "../storage/index.ts";
 import { createHealth, diskCheck, eventLoopCheck, storageCheck, type HealthCheck } from "../transport/health.ts";
 import { createHttpApp, type HttpApp, type HttpAppOptions } from "../transport/http-app.ts";
@@ -41,6 +41,12 @@ export interface NodeOptions {
   maxEventLoopLagMs?: number;
   /** Bound on waiting for in-flight requests at stop. Default 10_000 ms. */
   drainTimeoutMs?: number;
+  /**
+   * At stop, readiness fails first and the listener stays open at least this long (counted from that moment; a
+   * cluster drain counts towards it) so load balancers notice and stop choosing this node before new connections are
+   * refused. Default: 1000 ms in cluster mode (nodes run behind a balancer), 0 single-node. Bounds 0..60_000.
+   */
+  shutdownGraceMs?: number;
   expirySweepIntervalMs?: number;
   expiryBatchSize?: number;
   http?: HttpAppOptions;
@@ -114,8 +120,15 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
       ...(opts.http ? { options: opts.http } : {}),
     });
     const { port } = app.listen({ hostname: config.server.host, port: config.server.port });
+    const shutdownGraceMs = opts.shutdownGraceMs ?? (config.cluster.enabled ? 1000 : 0);
+    if (!Number.isInteger(shutdownGraceMs) || shutdownGraceMs < 0 || shutdownGraceMs > 60_000) throw new RangeError("shutdownGraceMs must be an integer in 0..60000");
+    /** When readiness started failing (stop() began); undefined when cleanup runs after a failed start. */
+    let drainStartedAtMs: number | undefined;
     let core: MediatorCore | undefined;
     cleanup.push(async () => {
+      // Balancers saw readiness fail at drainStartedAtMs; refuse new connections only once they had the grace to notice.
+      const graceLeftMs = drainStartedAtMs === undefined ? 0 : drainStartedAtMs + shutdownGraceMs - clock.monotonicMs();
+      if (graceLeftMs > 0) await sleep(clock, graceLeftMs);
       const { drained } = await app.close({ drainTimeoutMs: opts.drainTimeoutMs ?? 10_000 });
       if (!drained) log.warn({}, "in-flight requests did not finish before the drain timeout");
       // After the drain, so replies queued by the last requests still go out.
@@ -181,7 +194,9 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
       port,
       stop: () => {
         stopping ??= (async () => {
-          log.info({}, "haven node stopping");
+          log.info({ shutdownGraceMs }, "haven node stopping");
+          drainStartedAtMs = clock.monotonicMs();
+          app.beginDrain(); // readiness 503 and `connection: close` from now on; requests are still served
           await runCleanup();
           log.info({}, "haven node stopped");
         })();

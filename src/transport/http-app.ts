@@ -54,6 +54,12 @@ export interface HttpApp {
   listen(opts: { hostname: string; port: number }): { port: number };
   /** Supplies the core and invitation (once; only if not given to createHttpApp). */
   attach(target: AppTarget): void;
+  /**
+   * First step of a graceful stop: readiness fails from now on and every HTTP response closes its connection, so load
+   * balancers stop choosing this node and pooled client connections are retired cleanly (after a response, never
+   * while idle under a client's feet); requests are still served. Idempotent; close() implies it.
+   */
+  beginDrain(): void;
   /** Stops accepting, waits for in-flight work (bounded), closes sockets. `drained` false when the wait timed out. */
   close(opts?: { drainTimeoutMs?: number }): Promise<{ drained: boolean }>;
   /** Handles one request without a socket (no rate limit, no WebSocket): for tests. */
@@ -86,6 +92,8 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
   const inFlight = new InFlight();
   const sockets = new Set<WsConnection>();
   let stopping = false;
+  /** Set by beginDrain (and close): readiness fails and responses carry `connection: close`. */
+  let draining = false;
   let closing: Promise<{ drained: boolean }> | undefined;
   let server: Server<unknown> | undefined;
   let page: Promise<string> | undefined;
@@ -180,9 +188,9 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
       report.status = "fail";
       report.checks.push({ name: "startup", status: "fail", detail: "the node is starting" });
     }
-    if (stopping) {
+    if (stopping || draining) {
       report.status = "fail";
-      report.checks.push({ name: "shutdown", status: "fail", detail: "the node is shutting down" });
+      report.checks.push({ name: "shutdown", status: "fail", detail: stopping ? "the node is shutting down" : "the node is draining" });
     }
     if (report.status !== "pass") log.warn({ requestId, failed: report.checks.filter((c) => c.status !== "pass").map((c) => c.name) }, "readiness check failed");
     return jsonResponse(report.status === "pass" ? 200 : 503, report, requestId);
@@ -214,6 +222,12 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
     });
   }
 
+  /** While draining, a response ends its keep-alive connection: the client's next request opens a new one (elsewhere). */
+  function closingIfDraining(res: Response): Response {
+    if (draining) res.headers.set("connection", "close");
+    return res;
+  }
+
   const app = new Elysia({
     // Bun's own cap is a backstop a little above ours, so our bounded reader answers with a JSON 413 first.
     serve: { maxRequestBodySize: maxMessageBytes + 64 * 1024, idleTimeout: idleTimeoutSeconds, development: false, reusePort: false },
@@ -233,17 +247,17 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
       log.error({ requestId, code }, "unhandled error in the HTTP app");
       return errorResponse(503, E.Unavailable, "temporarily unavailable; retry later", requestId, retryAfter(1000));
     })
-    .post("/", ({ request, server: srv }) => postMessage(request, srv), { parse: "none" })
-    .get("/", ({ request }) => homePage(request))
+    .post("/", async ({ request, server: srv }) => closingIfDraining(await postMessage(request, srv)), { parse: "none" })
+    .get("/", async ({ request }) => closingIfDraining(await homePage(request)))
     .get("/ws", ({ request, server: srv }) => upgrade(request, srv))
-    .get("/invitation", ({ request, query }) => invitationRoute(request, query.format))
-    .get("/health/live", ({ request }) => jsonResponse(200, { status: "pass" }, requestIdOf(request)))
-    .get("/health/ready", ({ request }) => ready(request))
+    .get("/invitation", ({ request, query }) => closingIfDraining(invitationRoute(request, query.format)))
+    .get("/health/live", ({ request }) => closingIfDraining(jsonResponse(200, { status: "pass" }, requestIdOf(request))))
+    .get("/health/ready", async ({ request }) => closingIfDraining(await ready(request)))
     .get("/cluster/status", ({ request }) => {
       const requestId = requestIdOf(request);
       const status = deps.clusterStatus?.();
       if (status === undefined) return errorResponse(404, E.NotFound, "not running in cluster mode", requestId);
-      return jsonResponse(200, status, requestId);
+      return closingIfDraining(jsonResponse(200, status, requestId));
     });
 
   return {
@@ -258,8 +272,12 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
       if (server?.port === undefined) throw new Error("invariant: Bun.serve did not report a port");
       return { port: server.port };
     },
+    beginDrain() {
+      draining = true;
+    },
     close(opts = {}) {
       closing ??= (async () => {
+        draining = true;
         stopping = true;
         const srv = server;
         const timeoutMs = opts.drainTimeoutMs ?? 10_000;

@@ -1,14 +1,13 @@
 // Cluster e2e harness: a 3-server NATS JetStream cluster plus N real Haven node processes sharing one mediator identity.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { expect } from "bun:test";
 import { loadOrCreateIdentityFile } from "../../src/didcomm/identity/index.ts";
 import type { MediatorRef } from "../support/agent.ts";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.ts";
 import { startNodeProcess, type NodeProcess } from "../support/node-process.ts";
 
-const ENTRY = resolve(import.meta.dir, "entry.ts");
 /** The address every node puts in the shared DID (a load balancer in production); agents talk to each node directly. */
 const SHARED_PUBLIC_URL = "http://haven.cluster.test";
 
@@ -66,14 +65,13 @@ export async function startTestCluster(opts: { nodes: number; partitions?: numbe
       Array.from({ length: opts.nodes }, (_, i) => {
         const id = `node-${String.fromCharCode(97 + i)}`;
         return startNodeProcess({
-          entry: ENTRY,
           echo: opts.echo ?? process.env.E2E_ECHO === "1",
           startTimeoutMs: 30_000,
           env: {
             ...FAST_TIMINGS,
-            E2E_NATS_URL: nats.urls.join(","),
-            E2E_MEDIATOR_KEYS_FILE: keysFile,
-            E2E_PUBLIC_URL: SHARED_PUBLIC_URL,
+            NATS_URL: nats.urls.join(","),
+            MEDIATOR_KEYS_FILE: keysFile,
+            PUBLIC_URL: SHARED_PUBLIC_URL,
             NODE_ID: id,
             PARTITIONS: String(partitions),
             NATS_REPLICAS: "3",

@@ -9,9 +9,15 @@ const DEFAULT_STOP_TIMEOUT_MS = 5_000;
 /** Lines of child output kept for failure messages; the rest is drained and dropped so the pipe never blocks. */
 const MAX_KEPT_LINES = 200;
 const MAX_LINE_CHARS = 4_096;
+/** Never taken from this process's environment; honoured when given in `env` (cluster tests pass all three). */
+const INHERIT_NEVER = ["NATS_URL", "MEDIATOR_KEYS_FILE", "PUBLIC_URL"] as const;
 
 export interface NodeProcessOptions {
-  /** Extra environment (e.g. MAX_MESSAGE_BYTES); PORT, HOST, PUBLIC_URL and DATA_DIR are set here. */
+  /**
+   * Extra environment (e.g. MAX_MESSAGE_BYTES, or NATS_URL + MEDIATOR_KEYS_FILE + PUBLIC_URL for a cluster node): it
+   * overrides the defaults (PUBLIC_URL = this node's own URL; NATS_URL and MEDIATOR_KEYS_FILE unset). PORT, HOST and
+   * DATA_DIR are always set here.
+   */
   env?: Record<string, string>;
   /** Reuse a data directory (restart after a crash); default: a fresh temp dir removed by stop(). */
   dataDir?: string;
@@ -136,17 +142,19 @@ class ChildNode implements NodeProcess {
     if (this.child && this.child.exitCode === null && !this.child.killed) throw new Error("node process already running");
     const timeoutMs = this.opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     const deadlineMs = Date.now() + timeoutMs;
+    // Inherited NATS_URL / MEDIATOR_KEYS_FILE / PUBLIC_URL (a developer's shell) must not leak into a test node: it
+    // runs as an embedded single node with its own identity and URL unless the caller passes them explicitly.
+    const inherited: Record<string, string> = { ...(process.env as Record<string, string>) };
+    for (const name of INHERIT_NEVER) delete inherited[name];
     const env: Record<string, string> = {
-      ...(process.env as Record<string, string>),
+      ...inherited,
       LOG_LEVEL: this.opts.logLevel ?? "warn",
+      PUBLIC_URL: this.url,
       ...this.opts.env,
       PORT: String(this.port),
       HOST: "127.0.0.1",
-      PUBLIC_URL: this.url,
       DATA_DIR: this.dataDir,
     };
-    delete env.NATS_URL; // always the embedded single node
-    delete env.MEDIATOR_KEYS_FILE;
     const profile = process.env.HAVEN_NODE_CPU_PROF ? ["--cpu-prof-md", `--cpu-prof-dir=${process.env.HAVEN_NODE_CPU_PROF}`] : [];
     const child = Bun.spawn(["bun", ...profile, "run", this.opts.entry ?? process.env.HAVEN_E2E_ENTRY ?? "src/main.ts"], { cwd: REPO_ROOT, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     this.child = child;

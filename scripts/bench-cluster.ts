@@ -1,0 +1,270 @@
+// `bun run bench:cluster`: 3 Haven nodes + a 3-server NATS JetStream cluster on this machine; forward load spread over
+// the nodes (one wrk per node); accepted forwards/s and p50/p99, throughput while one node is cut off from NATS
+// (FaultProxy), and failover time after kill -9 of a node. Loopback only, bounded in time. Ends with one JSON line.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { partitionOf } from "../src/cluster/partition.ts";
+import { loadOrCreateIdentityFile } from "../src/didcomm/identity/index.ts";
+import { FaultProxy } from "../test/support/fault-proxy.ts";
+import { startNatsCluster, type NatsCluster } from "../test/support/nats-cluster.ts";
+import { startNodeProcess, type NodeProcess } from "../test/support/node-process.ts";
+import { fmtInt, numberArg } from "./lib/bench.ts";
+import { BenchParty, BenchWorld, BT, pool } from "./lib/bench-party.ts";
+import { cpuMsOf, round } from "./lib/proc-stats.ts";
+import { haveWrk, runWrk, type WrkResult } from "./lib/wrk.ts";
+
+const ENCRYPTED = "application/didcomm-encrypted+json";
+const opts = {
+  durationSeconds: numberArg("duration", 8, 2, 60),
+  warmupSeconds: numberArg("warmup", 2, 0, 30),
+  /** wrk connections per node. */
+  connections: numberArg("connections", 32, 1, 512),
+  envelopes: numberArg("envelopes", 30_000, 300, 200_000),
+  recipients: numberArg("recipients", 48, 3, 1000),
+  partitions: numberArg("partitions", 64, 3, 1024),
+};
+/** The shared PUBLIC_URL (in the one DID all nodes present): a load balancer's address in production. */
+const PUBLIC_URL = "http://haven.bench.test";
+/**
+ * Failure-detection timings, spelled out so the failover figure says what it was measured with: the production
+ * defaults (src/config), or with --fast those of the cluster e2e tests (test/cluster-e2e/harness.ts FAST_TIMINGS).
+ */
+const TIMINGS = process.argv.includes("--fast")
+  ? { HEARTBEAT_INTERVAL_MS: "100", SUSPECT_AFTER_MS: "400", DEAD_AFTER_MS: "800", LEASE_TTL_MS: "1500" }
+  : { HEARTBEAT_INTERVAL_MS: "250", SUSPECT_AFTER_MS: "1000", DEAD_AFTER_MS: "2000", LEASE_TTL_MS: "3000" };
+const NODE_ENV = { RATE_LIMIT_PER_CONNECTION: "100000", MAILBOX_MAX_MESSAGES: "10000000", MAILBOX_MAX_BYTES: "1024GiB", LOG_LEVEL: "warn", NATS_REPLICAS: "3" };
+const FAILOVER_TIMEOUT_MS = 30_000;
+const RELAY_TIMEOUT_MS = 60_000;
+
+const log = (s: string) => console.log(s);
+
+interface BenchNode {
+  id: string;
+  proc: NodeProcess;
+}
+
+interface StatusJson {
+  live: string[];
+  owned: { partition: number; serving: boolean }[];
+  outbox: { size: number; degraded: boolean };
+  routing: { accepted: number };
+}
+
+async function status(n: BenchNode): Promise<StatusJson> {
+  const res = await fetch(`${n.proc.url}/cluster/status`, { signal: AbortSignal.timeout(2000) });
+  if (res.status !== 200) throw new Error(`${n.id}: /cluster/status ${res.status}`);
+  return (await res.json()) as StatusJson;
+}
+
+/** partition -> node id when `nodes` agree on the live set and each partition is served exactly once; else null. */
+async function settled(nodes: BenchNode[]): Promise<Map<number, string> | null> {
+  const ids = JSON.stringify(nodes.map((n) => n.id).sort());
+  const owners = new Map<number, string>();
+  for (const n of nodes) {
+    const s = await status(n).catch(() => null);
+    if (s === null || JSON.stringify([...s.live].sort()) !== ids) return null;
+    for (const o of s.owned) {
+      if (!o.serving) continue;
+      if (owners.has(o.partition)) return null;
+      owners.set(o.partition, n.id);
+    }
+  }
+  return owners.size === opts.partitions ? owners : null;
+}
+
+/** Polls `probe` (a status read, not a stand-in for an event) until it yields a value or the deadline passes. */
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | false>): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const v = await probe().catch(() => null);
+    if (v !== null && v !== false) return v;
+    if (performance.now() > deadline) throw new Error(`timed out: ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+/** One wrk per node in parallel, each over its own share of the envelopes. */
+async function loadRound(nodes: BenchNode[], files: Map<string, string>, seconds: number, workDir: string): Promise<{ perNode: Map<string, WrkResult>; cpuMs: number }> {
+  const cpu0 = nodes.reduce((s, n) => s + cpuMsOf(n.proc.pid), 0);
+  const results = await Promise.all(
+    nodes.map((n) =>
+      runWrk({ url: `${n.proc.url}/`, bodiesFile: files.get(n.id)!, connections: opts.connections, threads: 1, durationSeconds: seconds, contentType: ENCRYPTED, workDir: join(workDir, n.id) }),
+    ),
+  );
+  const cpuMs = nodes.reduce((s, n) => s + cpuMsOf(n.proc.pid), 0) - cpu0;
+  const dead = nodes.filter((n) => !n.proc.alive());
+  if (dead.length > 0) throw new Error(`node(s) died under load: ${dead.map((n) => `${n.id}\n${n.proc.output().split("\n").slice(-40).join("\n")}`).join("\n")}`);
+  return { perNode: new Map(nodes.map((n, i) => [n.id, results[i]!])), cpuMs };
+}
+
+interface Figures {
+  forwards_per_sec: number;
+  p50_ms: number;
+  p99_ms: number;
+  requests: number;
+  accepted: number;
+  non_202: number;
+  socket_errors: number;
+  per_node: Record<string, { forwards_per_sec: number; p50_ms: number; p99_ms: number; non_202: number }>;
+}
+
+/** Sums throughput; latency: p50 is the request-weighted mean of the nodes' p50s, p99 the worst node's p99 (conservative). */
+function summarise(perNode: Map<string, WrkResult>): Figures {
+  let requests = 0;
+  let accepted = 0;
+  let other = 0;
+  let socketErrors = 0;
+  let rate = 0;
+  let p50w = 0;
+  let p99 = 0;
+  const per: Figures["per_node"] = {};
+  for (const [id, r] of perNode) {
+    requests += r.requests;
+    accepted += r.accepted;
+    other += r.other;
+    socketErrors += r.socketErrors;
+    const nodeRate = r.durationSeconds > 0 ? r.accepted / r.durationSeconds : 0;
+    rate += nodeRate;
+    p50w += r.p50Ms * r.requests;
+    p99 = Math.max(p99, r.p99Ms);
+    per[id] = { forwards_per_sec: Math.round(nodeRate), p50_ms: round(r.p50Ms, 2), p99_ms: round(r.p99Ms, 2), non_202: r.other };
+  }
+  return { forwards_per_sec: Math.round(rate), p50_ms: round(requests > 0 ? p50w / requests : 0, 2), p99_ms: round(p99, 2), requests, accepted, non_202: other, socket_errors: socketErrors, per_node: per };
+}
+
+function printFigures(label: string, f: Figures): void {
+  log(`${label}: ${fmtInt(f.forwards_per_sec)} accepted forwards/s  p50 ${f.p50_ms} ms  p99 ${f.p99_ms} ms  (${fmtInt(f.accepted)} x 202, ${fmtInt(f.non_202)} other, ${f.socket_errors} socket errors)`);
+  for (const [id, n] of Object.entries(f.per_node)) log(`    ${id}: ${fmtInt(n.forwards_per_sec)}/s  p50 ${n.p50_ms} ms  p99 ${n.p99_ms} ms  non-202 ${n.non_202}`);
+}
+
+async function main(): Promise<Record<string, unknown>> {
+  if (!haveWrk()) throw new Error("wrk is not installed (Debian: apt-get install -y wrk)");
+  const workDir = mkdtempSync(join(tmpdir(), "haven-bench-cluster-"));
+  const keysFile = join(workDir, "mediator-keys.json");
+  await loadOrCreateIdentityFile(keysFile);
+  let nats: NatsCluster | undefined;
+  const nodes: BenchNode[] = [];
+  const proxies: FaultProxy[] = [];
+  try {
+    const t0 = performance.now();
+    nats = await startNatsCluster({ servers: 3 });
+    // node-c reaches NATS only through fault proxies (one per server), so it can be cut off from all of them.
+    for (const url of nats.urls) proxies.push(FaultProxy.start({ target: url }));
+    const natsUrlOf = (id: string) => (id === "node-c" ? proxies.map((p) => p.url) : nats!.urls).join(",");
+    const started = await Promise.all(
+      ["node-a", "node-b", "node-c"].map(async (id) => {
+        const proc = await startNodeProcess({
+          startTimeoutMs: 60_000,
+          env: { ...NODE_ENV, ...TIMINGS, NODE_ID: id, PARTITIONS: String(opts.partitions), NATS_URL: natsUrlOf(id), MEDIATOR_KEYS_FILE: keysFile, PUBLIC_URL },
+        });
+        return { id, proc };
+      }),
+    );
+    nodes.push(...started);
+    if (new Set(nodes.map((n) => n.proc.did)).size !== 1) throw new Error("nodes do not share one DID");
+    await until("ownership settled on 3 nodes", 60_000, () => settled(nodes));
+    log(`cluster up in ${round((performance.now() - t0) / 1000)} s: 3 NATS servers (JetStream R3) + 3 nodes, ${opts.partitions} partitions`);
+
+    const world = new BenchWorld(nodes[0]!.proc.url, nodes[0]!.proc.did);
+    const parties: BenchParty[] = Array.from({ length: opts.recipients }, () => world.party());
+    await pool(parties.length, 8, (i) => parties[i]!.enrol());
+    log(`generating ${fmtInt(opts.envelopes)} distinct forward envelopes for ${parties.length} recipients...`);
+    const files = new Map<string, string>();
+    const warmFiles = new Map<string, string>();
+    for (const [k, n] of nodes.entries()) {
+      const share: string[] = [];
+      for (let i = k; i < opts.envelopes; i += nodes.length) share.push(await world.forwardFor(parties[i % parties.length]!.did, `bench ${i}`));
+      const warm: string[] = [];
+      for (let i = 0; i < 300; i++) warm.push(await world.forwardFor(parties[(i + k) % parties.length]!.did, `warm ${k} ${i}`));
+      files.set(n.id, join(workDir, `${n.id}.txt`));
+      warmFiles.set(n.id, join(workDir, `${n.id}-warm.txt`));
+      writeFileSync(files.get(n.id)!, share.join("\n") + "\n");
+      writeFileSync(warmFiles.get(n.id)!, warm.join("\n") + "\n");
+    }
+    for (const n of nodes) mkdirSync(join(workDir, n.id)); // each wrk writes its Lua script in its own dir
+
+    // 1. Steady state: all three nodes, load spread evenly.
+    if (opts.warmupSeconds > 0) await loadRound(nodes, warmFiles, opts.warmupSeconds, workDir);
+    const steadyRun = await loadRound(nodes, files, opts.durationSeconds, workDir);
+    const steady = summarise(steadyRun.perNode);
+    printFigures("steady (3 nodes)", steady);
+    const cpuUsPerForward = steady.requests > 0 ? (steadyRun.cpuMs * 1000) / steady.requests : NaN;
+    log(`    node CPU ${round(cpuUsPerForward)} us per request (3 nodes, user+sys)`);
+
+    // 2. node-c cut off from every NATS server: it keeps accepting into its local journal (degraded), then relays.
+    for (const p of proxies) p.cut();
+    const cutAtMs = performance.now();
+    const partitionedRun = await loadRound(nodes, files, opts.durationSeconds, workDir);
+    const partitioned = summarise(partitionedRun.perNode);
+    const nodeC = nodes[2]!;
+    printFigures("one node cut off from NATS", partitioned);
+    for (const p of proxies) p.pass();
+    const healAtMs = performance.now();
+    const outboxAtHeal = await until("node-c status after heal", 10_000, async () => (await status(nodeC)).outbox.size);
+    await until("node-c outbox relayed", RELAY_TIMEOUT_MS, async () => (await status(nodeC)).outbox.size === 0);
+    const relaySeconds = (performance.now() - healAtMs) / 1000;
+    await until("ownership settled on 3 nodes after heal", 60_000, () => settled(nodes));
+    const rejoinSeconds = (performance.now() - healAtMs) / 1000;
+    log(`    cut for ${round((healAtMs - cutAtMs) / 1000)} s; node-c outbox at heal ${fmtInt(outboxAtHeal)}, relayed in ${round(relaySeconds, 2)} s; ownership settled on 3 nodes again ${round(rejoinSeconds, 2)} s after heal`);
+
+    // 3. kill -9 node-b under load on the survivors: until its partitions are served elsewhere, and until a read
+    //    of a mailbox it owned succeeds (the read is routed to the new owner).
+    const owners = (await settled(nodes))!;
+    const victim = nodes[1]!;
+    const survivors = nodes.filter((n) => n !== victim);
+    const victimParts = [...owners].filter(([, o]) => o === victim.id).map(([p]) => p);
+    const probeParty = parties.find((p) => victimParts.includes(partitionOf(p.did, opts.partitions)));
+    if (probeParty === undefined) throw new Error("no recipient in the victim's partitions (raise --recipients)");
+    const probeWorld = new BenchWorld(survivors[0]!.proc.url, survivors[0]!.proc.did);
+    for (const [k, v] of world.secrets.keys) probeWorld.secrets.keys.set(k, v);
+    const probe = new BenchParty(probeWorld, probeParty.did);
+    const acceptedOn = async (ns: BenchNode[]) => (await Promise.all(ns.map(status))).reduce((sum, s) => sum + s.routing.accepted, 0);
+    const acceptedBefore = await acceptedOn(survivors);
+    // Nothing is picked up in this bench, so every accepted forward is still in the stream: a new owner replays its
+    // partitions' share of that backlog before serving (part of the failover time).
+    const backlog = steady.accepted + partitioned.accepted;
+    const background = loadRound(survivors, files, Math.min(opts.durationSeconds, 8), workDir);
+    await until("background load running on the survivors", 10_000, async () => (await acceptedOn(survivors)) >= acceptedBefore + 500);
+    const killAtMs = performance.now();
+    await victim.proc.kill("SIGKILL");
+    await until("victim's partitions served by survivors", FAILOVER_TIMEOUT_MS, async () => {
+      const s = await Promise.all(survivors.map(status));
+      const served = new Set(s.flatMap((x) => x.owned.filter((o) => o.serving).map((o) => o.partition)));
+      return victimParts.every((p) => served.has(p));
+    });
+    const servedSeconds = (performance.now() - killAtMs) / 1000;
+    await until("a read of a victim mailbox succeeds", FAILOVER_TIMEOUT_MS, async () => (await probe.ask(BT.statusRequest, {})).type === BT.status);
+    const readSeconds = (performance.now() - killAtMs) / 1000;
+    const during = summarise((await background).perNode);
+    log(`failover after kill -9 of ${victim.id} (${victimParts.length} partitions, stream backlog ~${fmtInt(backlog)} unconfirmed forwards, timings ${JSON.stringify(TIMINGS)}):`);
+    log(`    served elsewhere after ${round(servedSeconds, 2)} s, first successful read of its mailbox after ${round(readSeconds, 2)} s`);
+    printFigures("    survivors' load across the failover", during);
+
+    const goal = { forwardsPerSec: 10_000, p99Ms: 50, failoverS: 3 };
+    const met = steady.forwards_per_sec >= goal.forwardsPerSec && steady.p99_ms <= goal.p99Ms && partitioned.forwards_per_sec >= goal.forwardsPerSec && partitioned.p99_ms <= goal.p99Ms && readSeconds <= goal.failoverS;
+    log(`goals (>= 10k forwards/s with p99 <= 50 ms, also partitioned; failover <= 3 s): ${met ? "met" : "NOT met"}`);
+    return {
+      bench: "cluster",
+      nodes: 3,
+      nats_servers: 3,
+      partitions: opts.partitions,
+      connections_per_node: opts.connections,
+      duration_s: opts.durationSeconds,
+      timings: TIMINGS,
+      steady,
+      node_cpu_us_per_request: round(cpuUsPerForward),
+      partitioned: { ...partitioned, outbox_at_heal: outboxAtHeal, relay_s: round(relaySeconds, 2), resettle_s: round(rejoinSeconds, 2) },
+      failover: { victim_partitions: victimParts.length, stream_backlog: backlog, served_elsewhere_s: round(servedSeconds, 2), first_read_ok_s: round(readSeconds, 2), survivors_load: during },
+      goal: { ...goal, met },
+    };
+  } finally {
+    await Promise.allSettled(nodes.map((n) => n.proc.stop()));
+    for (const p of proxies) p.close();
+    await nats?.stop();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+const result = await main();
+console.log(JSON.stringify(result));
