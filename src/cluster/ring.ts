@@ -3,11 +3,11 @@ import HashRing from "hashring";
 import { allPartitions, checkPartition, checkPartitionCount } from "./partition.ts";
 
 export interface RingOptions {
-  /** Virtual nodes per member (hashring default 40, i.e. 160 points). More points: better balance, slower build. */
+  /** Virtual nodes per member. 200 keeps 64 partitions within about ±25% of an even share for small clusters (40 left one node with 8 and moved 45% on 3->4). */
   vnodes?: number;
 }
 
-const DEFAULT_VNODES = 40;
+const DEFAULT_VNODES = 200;
 const MAX_VNODES = 1000;
 /** Node ids are short config values (NODE_ID); a bound keeps a hostile view from building a huge ring. */
 export const MAX_RING_NODES = 1024;
