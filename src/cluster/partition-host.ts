@@ -110,9 +110,17 @@ export class PartitionHost {
     return this.#closed;
   }
 
-  status(): { partition: number; epoch: number; serving: boolean; appliedSeq: number; tracked: number } {
+  /** `consumerRestarts`: stalled consumers the replica's progress watchdog reopened (e.g. its NATS server died). */
+  status(): { partition: number; epoch: number; serving: boolean; appliedSeq: number; consumerRestarts: number; tracked: number } {
     const r = this.#replica.status();
-    return { partition: this.partition, epoch: this.epoch, serving: this.serving, appliedSeq: r.appliedSeq, tracked: this.#applied.size };
+    return {
+      partition: this.partition,
+      epoch: this.epoch,
+      serving: this.serving,
+      appliedSeq: r.appliedSeq,
+      consumerRestarts: r.consumerRestarts,
+      tracked: this.#applied.size,
+    };
   }
 
   list(mailbox: string, opts: { limit: number; recipientDid?: string }): Promise<StoredMessage[]> {

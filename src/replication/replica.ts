@@ -3,9 +3,10 @@
 // confirmed messages from the stream.
 import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { systemClock, type Clock } from "../runtime/clock.ts";
+import { sleep, systemClock, type Clock } from "../runtime/clock.ts";
 import { boundedInt, natsError, ReplicationError, ReplicationErrorCode } from "./errors.ts";
 import type { ReplicationLog } from "./journal-options.ts";
+import { ProgressWatchdog } from "./progress-watchdog.ts";
 import { decodeRecord, MAX_PARTITION, type MailRecord } from "./record.ts";
 import { DEFAULT_STREAM_NAME, mailSubject } from "./stream.ts";
 import { Tombstones } from "./tombstones.ts";
@@ -38,6 +39,16 @@ export interface PartitionReplicaOptions {
   tombstones?: Tombstones;
   /** JetStream API timeout; default 5000. */
   requestTimeoutMs?: number;
+  /**
+   * Progress watchdog: how often a replica that received nothing since the last look compares what it
+   * received with the subject's last stream seq. Default 1000, 50..60000.
+   */
+  stallCheckIntervalMs?: number;
+  /**
+   * Behind the subject's last seq with no progress for this long = stalled: the consumer is reopened from the
+   * last received seq + 1. Default 2000, 100..600000.
+   */
+  stallTimeoutMs?: number;
 }
 
 export interface ReplicaStatus {
@@ -50,6 +61,8 @@ export interface ReplicaStatus {
   skippedConfirmed: number;
   corrupt: number;
   confirmed: number;
+  /** Times the progress watchdog reopened a stalled consumer. */
+  consumerRestarts: number;
   failure: ReplicationError | null;
 }
 
@@ -62,6 +75,8 @@ export class PartitionReplica {
     confirmConcurrency: number;
     maxConfirmBatch: number;
     requestTimeoutMs: number;
+    stallCheckIntervalMs: number;
+    stallTimeoutMs: number;
   };
   private readonly tombstones: Tombstones;
   private jsm: JetStreamManager | null = null;
@@ -73,9 +88,16 @@ export class PartitionReplica {
   private appliedSeq = 0;
   private caught = false;
   private failure: ReplicationError | null = null;
-  private readonly counters = { applied: 0, skippedConfirmed: 0, corrupt: 0, confirmed: 0 };
+  private readonly counters = { applied: 0, skippedConfirmed: 0, corrupt: 0, confirmed: 0, consumerRestarts: 0 };
   private caughtUpWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   private loop: Promise<void> | null = null;
+  /** Highest stream seq taken from the consumer (handed to the sink); a reopened consumer starts after it. */
+  private receivedSeq = 0;
+  private watchdog: ProgressWatchdog | null = null;
+  /** Set by the watchdog: the current consumer's end is a restart, not a failure. */
+  private restartRequested = false;
+  /** run() is waiting for sink applies to settle (not for the consumer). */
+  private applyBlocked = false;
 
   constructor(private readonly nc: NatsConnection, options: Omit<PartitionReplicaOptions, "nc"> = {}) {
     const streamName = options.streamName ?? DEFAULT_STREAM_NAME;
@@ -87,6 +109,8 @@ export class PartitionReplica {
       confirmConcurrency: boundedInt(options.confirmConcurrency, 64, 1, 1024, "confirmConcurrency"),
       maxConfirmBatch: boundedInt(options.maxConfirmBatch, 1000, 1, 100_000, "maxConfirmBatch"),
       requestTimeoutMs: boundedInt(options.requestTimeoutMs, 5000, 100, 120_000, "requestTimeoutMs"),
+      stallCheckIntervalMs: boundedInt(options.stallCheckIntervalMs, 1000, 50, 60_000, "stallCheckIntervalMs"),
+      stallTimeoutMs: boundedInt(options.stallTimeoutMs, 2000, 100, 600_000, "stallTimeoutMs"),
     };
     this.tombstones = options.tombstones ?? new Tombstones(
       boundedInt(options.tombstoneTtlMs, 300_000, 0, 86_400_000, "tombstoneTtlMs"),
@@ -138,15 +162,60 @@ export class PartitionReplica {
       const last = await this.jsm.streams.getMessage(this.o.streamName, { last_by_subj: subject });
       this.targetSeq = last?.seq ?? 0;
       if (this.targetSeq === 0) this.markCaughtUp();
-      const js = jetstream(this.nc, { timeout: this.o.requestTimeoutMs });
-      const consumer = await js.consumers.get(this.o.streamName, { filter_subjects: subject, deliver_policy: DeliverPolicy.All });
-      this.messages = await consumer.consume({ max_messages: Math.min(1024, this.o.maxApplyInFlight * 2) });
+      this.messages = await this.openConsumer(0);
     } catch (e) {
       this.state = "closed";
       throw natsError("could not open the partition replica", e);
     }
     this.loop = this.run(this.messages, sink);
-    this.watchConsumer(this.messages);
+    this.watchdog = new ProgressWatchdog({
+      clock: this.o.clock,
+      intervalMs: this.o.stallCheckIntervalMs,
+      stallTimeoutMs: this.o.stallTimeoutMs,
+      progress: () => this.receivedSeq + this.appliedSeq,
+      behind: () => this.subjectAhead(),
+      onStall: () => this.requestRestart(),
+    });
+    this.watchdog.start();
+  }
+
+  /**
+   * An ordered consumer from `afterSeq + 1` (0 = from the first record). It is an R1 ephemeral living on one
+   * server: if that server dies, nats.js only notices after two missed idle heartbeats and then retries a
+   * consumer info that cannot be answered, so the stream (R3) survives but this consumer stalls. The
+   * progress watchdog reopens it through this method.
+   */
+  private async openConsumer(afterSeq: number): Promise<ConsumerMessages> {
+    const subject = mailSubject(this.partitionNo);
+    const js = jetstream(this.nc, { timeout: this.o.requestTimeoutMs });
+    const consumer = await js.consumers.get(
+      this.o.streamName,
+      afterSeq === 0
+        ? { filter_subjects: subject, deliver_policy: DeliverPolicy.All }
+        : { filter_subjects: subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: afterSeq + 1 },
+    );
+    const messages = await consumer.consume({ max_messages: Math.min(1024, this.o.maxApplyInFlight * 2) });
+    this.watchConsumer(messages);
+    return messages;
+  }
+
+  /** True if the subject holds a record past what the consumer handed us; rejects if the stream cannot tell. */
+  private async subjectAhead(): Promise<boolean> {
+    if (this.state !== "open" || this.jsm === null || this.restartRequested || this.applyBlocked) return false;
+    const last = await this.jsm.streams.getMessage(this.o.streamName, { last_by_subj: mailSubject(this.partitionNo) });
+    return (last?.seq ?? 0) > this.receivedSeq;
+  }
+
+  /** Ends the current consumer; run() then reopens from receivedSeq + 1 (records already taken are not replayed). */
+  private requestRestart(): void {
+    if (this.state !== "open" || this.restartRequested) return;
+    this.restartRequested = true;
+    this.counters.consumerRestarts++;
+    this.o.log?.warn(
+      { partition: this.partitionNo, receivedSeq: this.receivedSeq, appliedSeq: this.appliedSeq },
+      "replication: partition consumer stalled behind the stream; reopening it",
+    );
+    void this.messages?.close().catch(() => {});
   }
 
   /** Resolves when caught up; rejects if the replica fails or closes first. */
@@ -199,6 +268,7 @@ export class PartitionReplica {
   async close(): Promise<void> {
     if (this.state === "closed") return;
     this.state = "closed";
+    this.watchdog?.stop();
     try {
       await this.messages?.close();
     } catch {
@@ -218,39 +288,49 @@ export class PartitionReplica {
         onDone?.();
         this.afterApplied(seq, pending);
       });
+      // Observed later through the queue (await queue.shift() / allSettled); without this handler a host closing
+      // while applies are queued would surface as an unhandled rejection and kill the process.
+      tail.catch(() => {});
       queue.push(tail as Promise<void>);
     };
     try {
-      for await (const m of messages) {
-        if (this.state !== "open") break;
-        const seq = m.seq;
-        const pending = m.info.pending;
-        let rec: MailRecord | null = null;
-        try {
-          rec = decodeRecord(m.data);
-        } catch (e) {
-          // Foreign or corrupt data on our subject: skip it (it cannot be delivered), but never silently.
-          this.counters.corrupt++;
-          this.o.log?.warn({ err: e, streamSeq: seq, partition: this.partitionNo }, "replication: skipped a corrupt record");
-          enqueue(seq, pending, null);
+      for (let current: ConsumerMessages | null = messages; current !== null; current = await this.reopenIfRequested()) {
+        for await (const m of current) {
+          if (this.state !== "open") break;
+          const seq = m.seq;
+          // A reopened consumer starts after receivedSeq; never hand the sink a record twice or out of order.
+          if (seq <= this.receivedSeq) continue;
+          this.receivedSeq = seq;
+          const pending = m.info.pending;
+          let rec: MailRecord | null = null;
+          try {
+            rec = decodeRecord(m.data);
+          } catch (e) {
+            // Foreign or corrupt data on our subject: skip it (it cannot be delivered), but never silently.
+            this.counters.corrupt++;
+            this.o.log?.warn({ err: e, streamSeq: seq, partition: this.partitionNo }, "replication: skipped a corrupt record");
+            enqueue(seq, pending, null);
+          }
+          if (rec === null) {
+            // corrupt: already queued as skipped
+          } else if (this.tombstones.isConfirmed(rec.dedupId, this.o.clock.monotonicMs())) {
+            // Re-published after a loss, but the recipient already confirmed it: drop it from the stream again.
+            this.counters.skippedConfirmed++;
+            void deleteIfPresent(this.jsm!, this.o.streamName, seq).catch(() => {});
+            enqueue(seq, pending, null);
+          } else {
+            const r = rec;
+            enqueue(seq, pending, sink.apply(r, seq), () => {
+              this.tombstones.track(seq, r.dedupId);
+              this.counters.applied++;
+            });
+          }
+          this.applyBlocked = true; // waiting on the sink is backpressure, not a stalled consumer
+          if (queue.length >= this.o.maxApplyInFlight) await queue.shift();
+          // At the catch-up point, wait for everything before declaring it (bounded by maxApplyInFlight).
+          if (!this.caught && (seq >= this.targetSeq || pending === 0)) while (queue.length > 0) await queue.shift();
+          this.applyBlocked = false;
         }
-        if (rec === null) {
-          // corrupt: already queued as skipped
-        } else if (this.tombstones.isConfirmed(rec.dedupId, this.o.clock.monotonicMs())) {
-          // Re-published after a loss, but the recipient already confirmed it: drop it from the stream again.
-          this.counters.skippedConfirmed++;
-          void deleteIfPresent(this.jsm!, this.o.streamName, seq).catch(() => {});
-          enqueue(seq, pending, null);
-        } else {
-          const r = rec;
-          enqueue(seq, pending, sink.apply(r, seq), () => {
-            this.tombstones.track(seq, r.dedupId);
-            this.counters.applied++;
-          });
-        }
-        if (queue.length >= this.o.maxApplyInFlight) await queue.shift();
-        // At the catch-up point, wait for everything before declaring it (bounded by maxApplyInFlight).
-        if (!this.caught && (seq >= this.targetSeq || pending === 0)) while (queue.length > 0) await queue.shift();
       }
       while (queue.length > 0) await queue.shift();
     } catch (e) {
@@ -262,6 +342,31 @@ export class PartitionReplica {
   }
 
   /**
+   * The current consumer ended: if the watchdog asked for it, open the next one from receivedSeq + 1,
+   * retrying (paced by the check interval) while JetStream elects leaders; otherwise null (run() fails).
+   */
+  private async reopenIfRequested(): Promise<ConsumerMessages | null> {
+    if (!this.restartRequested) return null;
+    for (let attempt = 1; this.state === "open"; attempt++) {
+      try {
+        const next = await this.openConsumer(this.receivedSeq);
+        if (this.state !== "open") {
+          await next.close().catch(() => {});
+          return null;
+        }
+        this.messages = next;
+        this.restartRequested = false;
+        this.o.log?.info({ partition: this.partitionNo, fromSeq: this.receivedSeq + 1, attempt }, "replication: partition consumer reopened");
+        return next;
+      } catch (e) {
+        this.o.log?.warn({ err: e, partition: this.partitionNo, attempt }, "replication: could not reopen the partition consumer; retrying");
+        await sleep(this.o.clock, this.o.stallCheckIntervalMs);
+      }
+    }
+    return null;
+  }
+
+  /**
    * The ordered consumer does not survive its stream being deleted (it stalls after "consumer_deleted"): the
    * records it would replay now live in a new stream incarnation, so fail and let the owner reopen (rebuild).
    */
@@ -269,6 +374,7 @@ export class PartitionReplica {
     void (async () => {
       for await (const s of messages.status()) {
         if (this.state !== "open") return;
+        if (messages !== this.messages || this.restartRequested) continue; // a consumer being replaced
         if (s.type === "consumer_deleted" || s.type === "stream_not_found") {
           this.fail(natsError(`partition consumer lost (${s.type}); reopen to rebuild`, undefined));
           return;
@@ -293,6 +399,7 @@ export class PartitionReplica {
     this.failure = e;
     this.o.log?.warn({ err: e, partition: this.partitionNo }, "replication: partition replica failed; reopen to rebuild");
     this.state = "closed";
+    this.watchdog?.stop();
     void this.messages?.close().catch(() => {});
     this.rejectWaiters(e);
   }

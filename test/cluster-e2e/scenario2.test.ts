@@ -28,7 +28,7 @@ afterAll(async () => {
 async function drain(via: ClusterNode, r: Recipient): Promise<string[]> {
   const out: string[] = [];
   for (;;) {
-    const got = await deliver(via.ref, r, 100);
+    const got = await deliver(via.ref, r, 100, { underLoad: true });
     if (got.length === 0) return out;
     out.push(...got.map(contentOf));
     await received(via.ref, r, got.map((d) => d.storedId));

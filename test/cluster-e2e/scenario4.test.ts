@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { deliver, enrol, type Recipient } from "../e2e/helpers.ts";
 import { Rng, seedFromEnv } from "../support/random.ts";
 import { ownershipSettled, startTestCluster, waitFor, type TestCluster } from "./harness.ts";
-import { drainMailbox, expectExactlyOnce, forwardLoad, OwnershipMonitor } from "./scenario34-support.ts";
+import { drainMailbox, expectExactlyOnce, forwardLoad, OwnershipMonitor, streamLeftovers } from "./scenario34-support.ts";
 
 const STREAM = "HAVEN_MAIL";
 const RECIPIENTS = 6;
@@ -95,7 +95,11 @@ describe("scenario 4: the NATS server leading the stream is killed under load", 
         `acked=${stats.acked.size} retried503=${JSON.stringify(Object.fromEntries(stats.retried))} longestGapWhileLeaderDownMs=${Math.round(gapWhileDownMs)} ` +
           `longestGapOverallMs=${Math.round(stats.longestGapMs)} delivered=${delivered.length} moved=${monitor.moved().length} polls=${monitor.polls}`,
       );
+      // Undelivered messages still in the stream mean an owner stopped serving its partition (not a stream loss).
+      const left = await streamLeftovers(cluster.nats.urls, STREAM);
+      console.log(`left in ${STREAM} after draining: ${left.total} ${JSON.stringify(left.bySubject)}`);
       expectExactlyOnce(delivered, stats);
+      expect(left.total).toBe(0);
       expect(monitor.violations()).toEqual([]);
       for (const r of recipients) for (const n of nodes) expect(await deliver(n.ref, r)).toEqual([]);
     } finally {

@@ -94,11 +94,17 @@ export async function openDelivery(r: Recipient, delivery: Record<string, unknow
   return out;
 }
 
-/** delivery-request; returns the opened messages, or [] when the mediator answers with a status (empty queue). */
-export async function deliver(m: MediatorRef, r: Recipient, limit = 100): Promise<Delivered[]> {
+/**
+ * delivery-request; returns the opened messages, or [] when the mediator answers with a status (empty queue).
+ * With `underLoad`, forwards may land between the mediator's empty list and its status count, so a status
+ * with a count above zero is accepted (the caller loops); otherwise the count must be exactly 0.
+ */
+export async function deliver(m: MediatorRef, r: Recipient, limit = 100, opts: { underLoad?: boolean } = {}): Promise<Delivered[]> {
   const reply = await r.control.ask(m, r.control.message(T.deliveryRequest, { limit }, m.did));
   if (reply.type === T.status) {
-    expect(bodyOf(reply).message_count).toBe(0);
+    const count = bodyOf(reply).message_count;
+    if (opts.underLoad === true) expect(typeof count).toBe("number");
+    else expect(count).toBe(0);
     return [];
   }
   return openDelivery(r, reply);
