@@ -2,7 +2,7 @@
 
 const USAGE = `usage: bun run admin -- <command>
   status                         cluster view of the node at HAVEN_URL (GET /cluster/status)
-  drain <nodeUrl>                drain a node (not available yet: stop it with SIGTERM, which drains)
+  drain [nodeUrl]                graceful stop of a node (default HAVEN_URL): hands partitions over, then exits
   dlq list [--limit N] [--all]   dead letters, oldest first (--all follows every page)
   dlq replay --all | <id>...     move dead letters back into the queue
   breaker status [url]           circuit breakers this node knows (or one destination)
@@ -87,6 +87,21 @@ function fmt(n: unknown): string | null {
   return typeof n === "number" ? n.toFixed(1) : null;
 }
 
+async function drain(nodeUrl: string | undefined): Promise<void> {
+  const base = (nodeUrl ?? BASE).replace(/\/+$/, "");
+  if (!/^https?:\/\//.test(base)) throw new CliError("drain takes a node URL (http://host:port)");
+  const token = process.env.ADMIN_TOKEN;
+  if (!token) throw new CliError("ADMIN_TOKEN is not set");
+  let res: Response;
+  try {
+    res = await fetch(`${base}/admin/drain`, { method: "POST", headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(TIMEOUT_MS) });
+  } catch (e) {
+    throw new CliError(`cannot reach ${base}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (res.status !== 202) throw new CliError(`POST ${base}/admin/drain -> ${res.status}`);
+  console.log(`${base} is draining (it stops serving once its partitions are handed over)`);
+}
+
 async function dlqList(args: string[]): Promise<void> {
   const li = args.indexOf("--limit");
   const limit = li >= 0 ? Number(args[li + 1]) : 100;
@@ -158,9 +173,7 @@ async function webhooks(args: string[]): Promise<void> {
 async function main(argv: string[]): Promise<void> {
   const [cmd, sub, ...rest] = argv;
   if (cmd === "status") return status();
-  if (cmd === "drain") {
-    throw new CliError(`drain ${sub ?? "<nodeUrl>"}: not available yet (no HTTP drain endpoint). Send SIGTERM to the node: it drains (releases partitions, flushes its outbox) before exiting.`);
-  }
+  if (cmd === "drain") return drain(sub);
   if (cmd === "dlq" && sub === "list") return dlqList(rest);
   if (cmd === "dlq" && sub === "replay") return dlqReplay(rest);
   if (cmd === "breaker" && sub === "status") return breakerStatus(rest);

@@ -17,6 +17,10 @@ export interface AdminHandlerOptions {
   queue?: EventQueue | null;
   breaker?: BreakerStatusSource | null;
   clock?: Clock;
+  /** POST /admin/drain: starts the node's graceful stop (the SIGTERM path). Absent: 404. */
+  onDrain?: (() => void) | null;
+  /** Extra node-level figures shown by GET /admin/queue as `node` (counters; no secrets). */
+  stats?: (() => unknown) | null;
   /** Logged on 5xx (never request bodies or tokens). */
   log?: { warn(obj: object, msg: string): void } | null;
 }
@@ -27,7 +31,7 @@ const PREFIX = "/admin";
 
 /**
  * Routes: PUT/GET/DELETE /admin/webhooks, GET /admin/dlq, POST /admin/dlq/replay, GET /admin/breakers,
- * GET /admin/queue. Auth: 401 without a bearer token, 403 with a wrong one; both before any routing, so
+ * GET /admin/queue, POST /admin/drain. Auth: 401 without a bearer token, 403 with a wrong one; both before any routing, so
  * unauthenticated callers learn nothing about which paths exist.
  */
 export function createAdminHandler(o: AdminHandlerOptions): AdminHandler {
@@ -72,7 +76,13 @@ export function createAdminHandler(o: AdminHandlerOptions): AdminHandler {
         return breakerStatus(url, o.breaker);
       case "/admin/queue":
         if (m !== "GET") return notAllowed("GET");
-        return json(200, { pending: o.queue == null ? null : await o.queue.size(), dead_lettered: await o.dlq.count() });
+        return json(200, { pending: o.queue == null ? null : await o.queue.size(), dead_lettered: await o.dlq.count(), ...(o.stats != null ? { node: o.stats() } : {}) });
+      case "/admin/drain":
+        if (m !== "POST") return notAllowed("POST");
+        if (o.onDrain == null) return problem(404, "not_found", "drain is not available on this node");
+        // Answer first: the drain closes the listener once in-flight requests (this one included) finished.
+        setTimeout(o.onDrain, 0);
+        return json(202, { draining: true });
       default:
         return problem(404, "not_found", "no such admin endpoint");
     }

@@ -1,6 +1,7 @@
 // Typed request/reply over core NATS: msgpack bodies, bounded sizes, timeouts, and typed errors on both ends.
 import { decode, encode } from "@msgpack/msgpack";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { currentTrace, formatTraceparent, runWithTrace, traceFrom, TRACEPARENT_HEADER } from "../observability/trace-context.ts";
 import { ClusterError, ClusterErrorCode, type RemoteErrorInfo } from "./errors.ts";
 
 /** Reply envelope: [1, value] on success, [0, name, code, message, retryable] on failure. */
@@ -43,11 +44,17 @@ export function natsToClusterError(e: unknown, what: string): ClusterError {
  * timeout / no_responders / unavailable (retryable), bad_message, or remote_error carrying the
  * remote handler's error name, code and retryability.
  */
-export async function rpcRequest<Res>(nc: NatsConnection, subject: string, body: unknown, opts: { timeoutMs: number } & DecodeLimits): Promise<Res> {
+export async function rpcRequest<Res>(
+  nc: NatsConnection,
+  subject: string,
+  body: unknown,
+  opts: { timeoutMs: number; headers?: Readonly<Record<string, string>> } & DecodeLimits,
+): Promise<Res> {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_RPC_BYTES;
   let reply: Msg;
   try {
-    reply = await nc.request(subject, encode(body), { timeout: opts.timeoutMs });
+    const hdrs = requestHeaders(opts.headers);
+    reply = await nc.request(subject, encode(body), hdrs === undefined ? { timeout: opts.timeoutMs } : { timeout: opts.timeoutMs, headers: hdrs });
   } catch (e) {
     throw natsToClusterError(e, `request on ${subject}`);
   }
@@ -63,6 +70,16 @@ export async function rpcRequest<Res>(nc: NatsConnection, subject: string, body:
     throw new ClusterError(ClusterErrorCode.Remote, `remote handler failed (${remote.name}/${remote.code})`, { remote });
   }
   throw new ClusterError(ClusterErrorCode.BadMessage, "reply envelope has an unknown layout");
+}
+
+/** Caller's headers plus the current W3C trace context (so the owner's log lines share the trace id). */
+function requestHeaders(extra: Readonly<Record<string, string>> | undefined): MsgHdrs | undefined {
+  const trace = currentTrace();
+  if (trace === undefined && extra === undefined) return undefined;
+  const h = natsHeaders();
+  if (extra !== undefined) for (const [k, v] of Object.entries(extra)) h.set(k, v);
+  if (trace !== undefined && !h.has(TRACEPARENT_HEADER)) h.set(TRACEPARENT_HEADER, formatTraceparent(trace));
+  return h;
 }
 
 /** A handler's error as sent back: name, code and retryability survive; anything else becomes `internal`. */
@@ -114,7 +131,10 @@ export function rpcServe<Req>(nc: NatsConnection, subject: string, handler: (req
       void (async () => {
         try {
           const req = decodeBounded(m.data, maxBytes) as Req;
-          respond(m, [1, await handler(req)]);
+          // Continue the caller's trace when it sent one: the handler's log lines carry its trace id.
+          const traceparent = m.headers?.get(TRACEPARENT_HEADER);
+          const value = traceparent ? await runWithTrace(traceFrom(traceparent), () => handler(req)) : await handler(req);
+          respond(m, [1, value]);
         } catch (e) {
           if (!(e instanceof ClusterError)) opts.onError?.(e);
           respond(m, errorEnvelope(e));

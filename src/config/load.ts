@@ -59,6 +59,7 @@ export function loadConfig(env: Record<string, string | undefined>, opts: LoadCo
       wsUrl: deriveWsUrl(publicUrl),
       wsIdleTimeoutSeconds: v.WS_IDLE_TIMEOUT_SECONDS,
       rateLimitPerConnection: v.RATE_LIMIT_PER_CONNECTION,
+      shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
     },
     storage: {
       dataDir: v.DATA_DIR,
@@ -85,6 +86,16 @@ export function loadConfig(env: Record<string, string | undefined>, opts: LoadCo
       deadAfterMs: v.DEAD_AFTER_MS,
       leaseTtlMs: v.LEASE_TTL_MS,
       requestTimeoutMs: v.CLUSTER_REQUEST_TIMEOUT_MS,
+    },
+    delivery: {
+      breakerFailureThreshold: v.BREAKER_FAILURE_THRESHOLD,
+      breakerOpenMs: v.BREAKER_OPEN_MS,
+      retryBaseMs: v.DELIVERY_RETRY_BASE_MS,
+      retryCapMs: v.DELIVERY_RETRY_CAP_MS,
+      maxAttempts: v.DELIVERY_MAX_ATTEMPTS,
+      callTimeoutMs: v.DELIVERY_CALL_TIMEOUT_MS,
+      concurrencyPerDestination: v.DELIVERY_CONCURRENCY_PER_DESTINATION,
+      webhookCoalesceMs: v.WEBHOOK_COALESCE_MS,
     },
   });
 }
@@ -127,6 +138,14 @@ function crossCheck(v: ConfigValues, given: ReadonlySet<ConfigVarName>, problems
       value: String(v.DEAD_AFTER_MS),
       expected: `more than SUSPECT_AFTER_MS (${v.SUSPECT_AFTER_MS})`,
       detail: "a suspect must be probed before it is declared dead",
+    });
+  }
+  if (usable("DELIVERY_RETRY_BASE_MS") && usable("DELIVERY_RETRY_CAP_MS") && v.DELIVERY_RETRY_CAP_MS < v.DELIVERY_RETRY_BASE_MS) {
+    problems.push({
+      variable: "DELIVERY_RETRY_CAP_MS",
+      value: String(v.DELIVERY_RETRY_CAP_MS),
+      expected: `at least DELIVERY_RETRY_BASE_MS (${v.DELIVERY_RETRY_BASE_MS})`,
+      detail: "the cap bounds every backoff, the first one included",
     });
   }
   if (usable("MAILBOX_MAX_BYTES") && usable("MAX_MESSAGE_BYTES") && v.MAILBOX_MAX_BYTES < v.MAX_MESSAGE_BYTES) {

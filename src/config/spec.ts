@@ -46,6 +46,19 @@ export function integer(o: { doc: string; min: number; max: number; default: num
   };
 }
 
+/** Integer in [min, max], or null when unset (the default is derived elsewhere, documented by `defaultDoc`). */
+export function optionalInteger(o: { doc: string; min: number; max: number; defaultDoc: string; unit?: string }): VarSpec<number | null> {
+  const unit = o.unit ? ` ${o.unit}` : "";
+  return {
+    doc: o.doc,
+    secret: false,
+    expected: `an integer in ${o.min}..${o.max}${unit}`,
+    defaultValue: null,
+    defaultDoc: o.defaultDoc,
+    parse: (raw) => parseBoundedInt(raw, o.min, o.max),
+  };
+}
+
 /** Human form of a duration for the docs: `7 days`, `1 hour`, `90 s`. */
 export function formatSeconds(n: number): string {
   for (const [name, size] of [["day", 86400], ["hour", 3600], ["min", 60]] as const) {

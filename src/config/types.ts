@@ -12,6 +12,8 @@ export interface Config {
     readonly wsUrl: string;
     readonly wsIdleTimeoutSeconds: number;
     readonly rateLimitPerConnection: number;
+    /** SHUTDOWN_GRACE_MS; null = the node's default (1000 ms in cluster mode, 0 single-node). */
+    readonly shutdownGraceMs: number | null;
   };
   readonly storage: {
     readonly dataDir: string;
@@ -54,5 +56,16 @@ export interface Config {
     readonly deadAfterMs: number;
     readonly leaseTtlMs: number;
     readonly requestTimeoutMs: number;
+  };
+  readonly delivery: {
+    readonly breakerFailureThreshold: number;
+    readonly breakerOpenMs: number;
+    readonly retryBaseMs: number;
+    readonly retryCapMs: number;
+    readonly maxAttempts: number;
+    readonly callTimeoutMs: number;
+    readonly concurrencyPerDestination: number;
+    /** 0 = one webhook event per accepted message. */
+    readonly webhookCoalesceMs: number;
   };
 }

@@ -12,7 +12,7 @@ import {
   isNatsUrl,
   moduleLevels,
 } from "./formats.ts";
-import { boolean, byteSize, integer, list, oneOf, text, type SpecValue } from "./spec.ts";
+import { boolean, byteSize, integer, list, oneOf, optionalInteger, text, type SpecValue } from "./spec.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -172,6 +172,66 @@ export const CONFIG_VARS = {
     min: 50,
     max: 60_000,
     default: 2000,
+    unit: "ms",
+  }),
+  SHUTDOWN_GRACE_MS: optionalInteger({
+    doc: "At stop, readiness fails first and the listener stays open this long so load balancers stop choosing the node.",
+    min: 0,
+    max: 60_000,
+    defaultDoc: "1000 ms in cluster mode, 0 single-node",
+    unit: "ms",
+  }),
+  BREAKER_FAILURE_THRESHOLD: integer({
+    doc: "Outbound delivery: consecutive failures (cluster-wide) to one destination that open its circuit breaker.",
+    min: 1,
+    max: 1000,
+    default: 5,
+  }),
+  BREAKER_OPEN_MS: integer({
+    doc: "Outbound delivery: how long an open breaker refuses calls before it admits one probe.",
+    min: 1,
+    max: 86_400_000,
+    default: 300_000,
+    unit: "ms",
+  }),
+  DELIVERY_RETRY_BASE_MS: integer({
+    doc: "Outbound delivery: backoff ceiling after the first failed attempt (doubles per attempt, full jitter).",
+    min: 1,
+    max: 3_600_000,
+    default: 1000,
+    unit: "ms",
+  }),
+  DELIVERY_RETRY_CAP_MS: integer({
+    doc: "Outbound delivery: largest backoff between two attempts; at least DELIVERY_RETRY_BASE_MS.",
+    min: 1,
+    max: 86_400_000,
+    default: 300_000,
+    unit: "ms",
+  }),
+  DELIVERY_MAX_ATTEMPTS: integer({
+    doc: "Outbound delivery: attempts per event (the first included) before it goes to the dead-letter queue.",
+    min: 1,
+    max: 100,
+    default: 8,
+  }),
+  DELIVERY_CALL_TIMEOUT_MS: integer({
+    doc: "Outbound delivery: deadline of one HTTP call (must stay below the breaker's 120 s reservation lifetime).",
+    min: 100,
+    max: 110_000,
+    default: 10_000,
+    unit: "ms",
+  }),
+  DELIVERY_CONCURRENCY_PER_DESTINATION: integer({
+    doc: "Outbound delivery: calls in flight from one node to one destination (scheme, host and port).",
+    min: 1,
+    max: 1000,
+    default: 4,
+  }),
+  WEBHOOK_COALESCE_MS: integer({
+    doc: "Webhooks: messages for one mailbox within this window produce one event (message_count = how many); 0 = one event per message.",
+    min: 0,
+    max: 3_600_000,
+    default: 0,
     unit: "ms",
   }),
 } as const;

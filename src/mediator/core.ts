@@ -11,6 +11,7 @@ import { replyTargetOf } from "../protocols/reply.ts";
 import type { HandlerContext, ProtocolServices } from "../protocols/types.ts";
 import { TYPES } from "../protocols/uris.ts";
 import { claimedSender, unpackProblem } from "./envelope-errors.ts";
+import { recordReceive, type ReceiveSeen } from "./metrics.ts";
 import { errorName, fetchPost, Outbound } from "./outbound.ts";
 import type { InboundContext, MediatorCoreDeps, ReceiveOutcome } from "./types.ts";
 
@@ -54,19 +55,34 @@ export class MediatorCore {
       post: deps.post ?? fetchPost,
       timeoutMs: bounded(deps.outboundTimeoutMs, 5000, 100, 60_000, "outboundTimeoutMs"),
       maxInFlight: bounded(deps.maxOutboundInFlight, 256, 1, 100_000, "maxOutboundInFlight"),
+      events: deps.outbound ?? null,
     });
     this.live = new LiveRegistry(deps.mailbox, (msg, to) => this.#outbound.packDirect(msg, to), logger);
-    this.#services = { mailbox: deps.mailbox, storage: deps.storage, config: deps.config, clock: deps.clock, logger, live: this.live };
+    this.#services = {
+      mailbox: deps.mailbox,
+      storage: deps.storage,
+      config: deps.config,
+      clock: deps.clock,
+      logger,
+      live: this.live,
+      webhooks: deps.webhooks ?? null,
+      outbound: deps.outbound ?? null,
+    };
   }
 
   /** Handles one inbound envelope. Never throws: bad input is a rejected outcome or a problem report. */
   async receive(bytes: Uint8Array, inbound: InboundContext): Promise<ReceiveOutcome> {
+    const startedAtMs = performance.now();
+    const seen: ReceiveSeen = { type: undefined };
+    let outcome: ReceiveOutcome;
     try {
-      return await this.#receive(bytes, inbound);
+      outcome = await this.#receive(bytes, inbound, seen);
     } catch (e) {
       this.#services.logger.error({ requestId: inbound?.requestId, err: errorName(e) }, "unexpected error in receive");
-      return { kind: "rejected", httpStatus: 503, code: Problems.internal.reason, reason: Problems.internal.comment, replies: [] };
+      outcome = { kind: "rejected", httpStatus: 503, code: Problems.internal.reason, reason: Problems.internal.comment, replies: [] };
     }
+    if (this.#d.metrics !== undefined) recordReceive(this.#d.metrics, seen, outcome, startedAtMs);
+    return outcome;
   }
 
   /** Waits for background reply POSTs (tests and graceful shutdown). */
@@ -74,7 +90,7 @@ export class MediatorCore {
     return this.#outbound.flush();
   }
 
-  async #receive(bytes: Uint8Array, inbound: InboundContext): Promise<ReceiveOutcome> {
+  async #receive(bytes: Uint8Array, inbound: InboundContext, seen: ReceiveSeen): Promise<ReceiveOutcome> {
     if (!(bytes instanceof Uint8Array)) return this.#reject(new ProtocolError(Problems.malformedEnvelope), []);
     const maxBytes = this.#d.config.limits.maxMessageBytes;
     if (bytes.byteLength > maxBytes) {
@@ -83,8 +99,11 @@ export class MediatorCore {
     let message: Message;
     let sender: SenderAuth;
     try {
+      const endUnpack = this.#d.metrics?.startStage("unpack");
       const r = await unpack(bytes, this.#didcomm);
+      endUnpack?.();
       message = r.message;
+      seen.type = message.type;
       sender = r.metadata.sender;
     } catch (e) {
       return this.#envelopeFailed(e, bytes, inbound);
@@ -135,7 +154,8 @@ export class MediatorCore {
     if (replies.length === 0 || to === undefined) return [];
     if (this.#wantsReturnRoute(message, inbound)) return this.#outbound.packAll(replies, to, inbound.requestId);
     // Never POST to an unauthenticated claim: that would make the mediator a reflector.
-    if (ctx.sender.kind !== "anonymous") this.#outbound.postAll(replies, to, inbound.requestId);
+    // With the delivery pipeline this resolves once the replies are queued durably (before the 202).
+    if (ctx.sender.kind !== "anonymous") await this.#outbound.postAll(replies, to, inbound.requestId);
     return [];
   }
 

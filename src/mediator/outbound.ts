@@ -3,6 +3,7 @@ import type { Message } from "../didcomm/message/types.ts";
 import { packEncrypted } from "../didcomm/pack/encrypted.ts";
 import type { DidcommContext } from "../didcomm/pack/types.ts";
 import type { Logger } from "../observability/logger.ts";
+import type { OutboundEvents } from "../protocols/types.ts";
 import type { PostMessage } from "./types.ts";
 
 export const ENCRYPTED_CONTENT_TYPE = "application/didcomm-encrypted+json";
@@ -27,6 +28,8 @@ export interface OutboundOptions {
   post: PostMessage;
   timeoutMs: number;
   maxInFlight: number;
+  /** The delivery pipeline: replies are queued as durable "reply" events instead of POSTed here. */
+  events?: OutboundEvents | null;
 }
 
 export class Outbound {
@@ -56,10 +59,16 @@ export class Outbound {
   }
 
   /**
-   * Sends replies to the recipient's DIDComm HTTP endpoint (wrapped in forwards for its mediators),
-   * in the background. Best effort: failures are logged; the durable outbox is milestone #5.
+   * Sends replies to the recipient's DIDComm HTTP endpoint (wrapped in forwards for its mediators). With the
+   * delivery pipeline, resolves once each is queued durably (retries, breaker, DLQ are the pipeline's); a reply
+   * that cannot be packed or queued is logged. Without it, best effort in the background (resolves at once).
    */
-  postAll(replies: readonly Message[], toDid: string, requestId: string): void {
+  async postAll(replies: readonly Message[], toDid: string, requestId: string): Promise<void> {
+    const events = this.#o.events;
+    if (events != null) {
+      for (const r of replies) await this.#queueOne(events, r, toDid, requestId);
+      return;
+    }
     for (const r of replies) {
       if (this.#pending.size >= this.#o.maxInFlight) {
         this.#o.logger.warn({ requestId }, "outbound reply dropped: too many in flight");
@@ -67,6 +76,21 @@ export class Outbound {
       }
       const p = this.#postOne(r, toDid, requestId).finally(() => this.#pending.delete(p));
       this.#pending.add(p);
+    }
+  }
+
+  async #queueOne(events: OutboundEvents, r: Message, toDid: string, requestId: string): Promise<void> {
+    try {
+      const packed = await packEncrypted(r, toDid, this.#o.didcomm, { from: this.#o.mediatorDid });
+      const uri = packed.service?.uri;
+      if (uri === undefined || !/^https?:\/\//i.test(uri)) {
+        this.#o.logger.debug({ requestId }, "no HTTP endpoint for reply; dropped");
+        return;
+      }
+      // The reply's message id makes the event id: queueing the same reply twice sends it once.
+      await events.reply({ id: `reply:${r.id}`, toDid, url: uri, body: new TextEncoder().encode(packed.packed), contentType: ENCRYPTED_CONTENT_TYPE });
+    } catch (e) {
+      this.#o.logger.warn({ requestId, err: errorName(e) }, "outbound reply could not be queued");
     }
   }
 

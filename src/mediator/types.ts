@@ -5,7 +5,9 @@ import type { SecretsResolver } from "../didcomm/secrets/types.ts";
 import type { MailboxPort } from "../mailbox/port.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { ProtocolRouter } from "../protocols/registry.ts";
-import type { LiveSession } from "../protocols/types.ts";
+import type { CoreMetrics } from "./metrics.ts";
+import type { WebhookStore } from "../delivery/webhook-store.ts";
+import type { LiveSession, OutboundEvents } from "../protocols/types.ts";
 import type { RejectStatus } from "../protocols/errors.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { StorageDriver } from "../storage/types.ts";
@@ -44,6 +46,12 @@ export interface MediatorCoreDeps {
   outboundTimeoutMs?: number;
   /** Most outbound POSTs in flight; further replies are dropped (best effort until milestone #5). Default 256. */
   maxOutboundInFlight?: number;
+  /** Outbound delivery pipeline: replies without return route become durable "reply" events (else best-effort POSTs). */
+  outbound?: OutboundEvents | null;
+  /** Webhook registry for Haven Webhooks 1.0 (absent: that protocol answers "unavailable"). */
+  webhooks?: WebhookStore | null;
   /** Protocol router (default: every protocol of milestone #3). */
   router?: ProtocolRouter;
+  /** Forwards accepted/rejected, request latency per protocol, unpack stage (src/mediator/metrics.ts). */
+  metrics?: CoreMetrics;
 }

@@ -16,7 +16,11 @@ import { createHttpApp, type HttpApp, type HttpAppOptions } from "../transport/h
 import { makeInvitationInfo } from "../transport/invitation.ts";
 import { LagMonitor } from "../transport/lag-monitor.ts";
 import { startClusterMode, type ClusterMode } from "./cluster-mode.ts";
+import { prometheusDeliveryMetrics } from "./delivery-metrics.ts";
+import { hooksFromClusterStatus, startDeliveryMode, type DeliveryMode } from "./delivery-mode.ts";
 import { ExpirySweep } from "./expiry-sweep.ts";
+import { createNodeMetrics } from "./metrics-wiring.ts";
+import { tracedReceiver } from "../transport/traced-receiver.ts";
 
 export interface HavenNode {
   /** Public HTTP URL (PUBLIC_URL, with the real port when PORT=0 and PUBLIC_URL was not set). */
@@ -48,6 +52,8 @@ export interface NodeOptions {
    */
   shutdownGraceMs?: number;
   expirySweepIntervalMs?: number;
+  /** POST /admin/drain. Default: SIGTERM to this process (main.ts stops gracefully and exits). */
+  onDrainRequest?: () => void;
   expiryBatchSize?: number;
   http?: HttpAppOptions;
 }
@@ -79,6 +85,8 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
 
   try {
     await mkdir(config.storage.dataDir, { recursive: true, mode: 0o700 });
+    const nodeMetrics = createNodeMetrics({ config, logger, clock });
+    cleanup.push(() => nodeMetrics.stop());
     const identity = await loadOrCreateIdentityFile(config.storage.mediatorKeysFile);
     // Cluster mode (NATS_URL set) replaces the local database and mailbox actors; see cluster-mode.ts.
     let cluster: ClusterMode | undefined;
@@ -92,8 +100,9 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
         driver: sqlite,
         clock,
         defaultQuota: { maxCount: config.limits.mailboxMaxMessages, maxBytes: config.limits.mailboxMaxBytes },
-        actors: { logger: logger.child({ module: "mailbox" }) },
+        actors: { logger: logger.child({ module: "mailbox" }), onRestart: () => nodeMetrics.metrics.actorRestarted() },
       });
+      nodeMetrics.attachActors(actor);
       mailbox = actor;
       cleanup.push(() => actor.stop({ drain: true }));
     } else {
@@ -108,7 +117,7 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
       eventLoopCheck(lag, opts.maxEventLoopLagMs ?? 1000),
     ];
     if (driver) checks.unshift(storageCheck(driver));
-    const health = createHealth(checks, { clock });
+    const health = nodeMetrics.observeHealth(createHealth(checks, { clock }));
 
     // Listen before minting the DID: with PORT=0 the DID's endpoints need the port we are given.
     const app: HttpApp = createHttpApp({
@@ -117,14 +126,20 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
       logger,
       clock,
       clusterStatus: () => cluster?.status(),
+      admin: () => delivery?.admin,
+      routes: nodeMetrics.routes,
       ...(opts.http ? { options: opts.http } : {}),
     });
     const { port } = app.listen({ hostname: config.server.host, port: config.server.port });
-    const shutdownGraceMs = opts.shutdownGraceMs ?? (config.cluster.enabled ? 1000 : 0);
+    nodeMetrics.attachApp(app);
+    const shutdownGraceMs = opts.shutdownGraceMs ?? config.server.shutdownGraceMs ?? (config.cluster.enabled ? 1000 : 0);
     if (!Number.isInteger(shutdownGraceMs) || shutdownGraceMs < 0 || shutdownGraceMs > 60_000) throw new RangeError("shutdownGraceMs must be an integer in 0..60000");
     /** When readiness started failing (stop() began); undefined when cleanup runs after a failed start. */
     let drainStartedAtMs: number | undefined;
     let core: MediatorCore | undefined;
+    let delivery: DeliveryMode | undefined;
+    // Stops after the HTTP drain below (cleanup runs in reverse) and before cluster mode closes NATS.
+    cleanup.push(() => delivery?.stop());
     cleanup.push(async () => {
       // Balancers saw readiness fail at drainStartedAtMs; refuse new connections only once they had the grace to notice.
       const graceLeftMs = drainStartedAtMs === undefined ? 0 : drainStartedAtMs + shutdownGraceMs - clock.monotonicMs();
@@ -151,12 +166,22 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
         }),
       });
       checks.push(...cluster.checks);
+      await nodeMetrics.attachCluster(cluster);
       driver = cluster.storage;
       mailbox = cluster.mailbox;
       const c = cluster;
       cleanup.push(() => c.drain()); // first at stop: hand partitions over while HTTP still serves
     }
     if (driver === undefined || mailbox === undefined) throw new Error("invariant: storage and mailbox are set up");
+    const clusterNow = cluster;
+    delivery = await startDeliveryMode({
+      config: nodeConfig,
+      clock,
+      logger,
+      cluster: clusterNow === undefined ? null : hooksFromClusterStatus(() => clusterNow.status(), clock),
+      metrics: prometheusDeliveryMetrics(nodeMetrics.metrics, clusterNow !== undefined),
+      onDrain: opts.onDrainRequest ?? (() => process.kill(process.pid, "SIGTERM")),
+    });
     const minted = mintMediatorDid(identity, { httpUri: server.publicUrl, wsUri: server.wsUrl });
     core = createMediatorCore({
       mediatorDid: minted.did,
@@ -167,10 +192,13 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
       config: nodeConfig,
       clock,
       logger,
+      metrics: nodeMetrics.metrics,
+      outbound: delivery.outbound,
+      webhooks: delivery.webhooks,
       ...(opts.post ? { post: opts.post } : {}),
     });
     const invitation = makeInvitationInfo({ did: minted.did, publicUrl: server.publicUrl });
-    app.attach({ core, invitation });
+    app.attach({ core: tracedReceiver(core), invitation });
 
     if (!config.cluster.enabled) {
       const sweep = new ExpirySweep({
@@ -196,6 +224,7 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
         stopping ??= (async () => {
           log.info({ shutdownGraceMs }, "haven node stopping");
           drainStartedAtMs = clock.monotonicMs();
+          nodeMetrics.draining();
           app.beginDrain(); // readiness 503 and `connection: close` from now on; requests are still served
           await runCleanup();
           log.info({}, "haven node stopped");

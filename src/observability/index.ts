@@ -8,3 +8,16 @@ export { aggregate, aggregateSnapshots, renderSnapshot } from "./metrics-aggrega
 export { parseSnapshot, SnapshotError, type MetricsSnapshot } from "./metrics-snapshot.ts";
 export { DestinationLabels, destinationOf, protocolLabel } from "./metrics-labels.ts";
 export * from "./metrics-catalogue.ts";
+export {
+  TRACEPARENT_HEADER,
+  childOf,
+  currentTrace,
+  formatTraceparent,
+  newSpanId,
+  newTraceId,
+  parseTraceparent,
+  runWithTrace,
+  traceFrom,
+  traceLogFields,
+  type TraceContext,
+} from "./trace-context.ts";

@@ -4,6 +4,7 @@ import type { Clock } from "../runtime/clock.ts";
 import { MODULE_NAME_PATTERN, type LogLevel } from "./levels.ts";
 import { prettySink, type LogSink } from "./pretty.ts";
 import { REDACT_PATHS, REDACTED, sanitizeForLog } from "./redact.ts";
+import { traceLogFields } from "./trace-context.ts";
 
 export type Logger = pino.Logger;
 
@@ -56,11 +57,24 @@ export function createLogger(opts: LoggerOptions): Logger {
       bindings: sanitizeLogObject,
     },
     onChild: (child) => applyModuleLevel(child, moduleLevels),
+    // Request id, trace id and span id of the request being handled (async-local), on every line it writes.
+    mixin: traceLogFields,
+    mixinMergeStrategy: mergeTraceFields,
     ...(opts.clock ? { timestamp: clockTimestamp(opts.clock) } : {}),
   };
   const logger = sink ? pino(options, sink as pino.DestinationStream) : pino(options);
   if (prettyMissing) logger.warn("LOG_PRETTY is set but pino-pretty is not installed; logging JSON");
   return logger;
+}
+
+/**
+ * Outside a request nothing is merged (the logged object is untouched). Inside one, a binary or array logged as the
+ * merge object is nested under `value` instead of spread index by index (sanitizeLogObject then summarises it).
+ */
+function mergeTraceFields(mergeObject: object, mixinObject: object): object {
+  if (Object.keys(mixinObject).length === 0) return mergeObject;
+  if (ArrayBuffer.isView(mergeObject) || mergeObject instanceof ArrayBuffer || Array.isArray(mergeObject)) return { ...mixinObject, value: mergeObject };
+  return Object.assign(mixinObject, mergeObject);
 }
 
 /** pino needs an object to merge; a binary or array logged as the merge object is wrapped instead of spread. */

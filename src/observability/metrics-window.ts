@@ -24,6 +24,19 @@ export class RatioWindow {
     this.#next = this.#next + 1 === this.size ? 0 : this.#next + 1;
   }
 
+  /**
+   * Records `unflagged` + `flagged` events whose order is unknown (counter deltas). Only the last `size` can be in
+   * the window, so larger batches are scaled down keeping their ratio: the window then holds just this batch.
+   */
+  recordMany(unflagged: number, flagged: number): void {
+    if (!Number.isInteger(unflagged) || !Number.isInteger(flagged) || unflagged < 0 || flagged < 0) throw new RangeError("counts must be non-negative integers");
+    const total = unflagged + flagged;
+    const keep = Math.min(total, this.size);
+    const f = Math.round((flagged * keep) / Math.max(1, total));
+    for (let i = 0; i < keep - f; i++) this.record(false);
+    for (let i = 0; i < f; i++) this.record(true);
+  }
+
   /** Flagged share of the recorded events in the window; 0 before any event (no lookups, no misses). */
   get ratio(): number {
     return this.#filled === 0 ? 0 : this.#hits / this.#filled;

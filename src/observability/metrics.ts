@@ -231,6 +231,14 @@ export class Metrics {
   fallbackTriggered(): void {
     this.#m.fallbackTriggered.inc();
   }
+  /** Many lookups at once (e.g. deltas of a store's own counters sampled at scrape time). */
+  cacheLookups(hits: number, misses: number): void {
+    if (!this.#valid(hits) || !this.#valid(misses)) return;
+    if (hits > 0) this.#m.cacheRequests.inc({ result: "hit" }, hits);
+    if (misses > 0) this.#m.cacheRequests.inc({ result: "miss" }, misses);
+    this.#cache.recordMany(hits, misses);
+    this.#m.cacheMissRate.set(this.#cache.ratio);
+  }
   cacheLookup(hit: boolean): void {
     this.#m.cacheRequests.inc({ result: hit ? "hit" : "miss" });
     this.#cache.record(!hit);

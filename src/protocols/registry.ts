@@ -8,6 +8,7 @@ import { buildProblemReport, problemReportProtocol } from "./problem-report.ts";
 import { routingProtocol } from "./routing.ts";
 import { trustPingProtocol } from "./trust-ping.ts";
 import type { Handler, HandlerContext, ProtocolSpec } from "./types.ts";
+import { webhooksProtocol } from "./webhooks.ts";
 import { parsePiuri, parseType } from "./uris.ts";
 
 export interface DispatchResult {
@@ -76,9 +77,9 @@ export class ProtocolRouter {
   }
 }
 
-/** The router with every protocol of milestone #3. */
+/** The router with every protocol of milestones #3 and #5 (Haven Webhooks 1.0). */
 export function createDefaultRouter(): ProtocolRouter {
-  const router: ProtocolRouter = new ProtocolRouter([mediationProtocol, routingProtocol, pickupProtocol, trustPingProtocol, problemReportProtocol]);
+  const router: ProtocolRouter = new ProtocolRouter([mediationProtocol, routingProtocol, pickupProtocol, trustPingProtocol, problemReportProtocol, webhooksProtocol]);
   router.register(discoverFeaturesProtocol(() => router.protocols));
   return router;
 }

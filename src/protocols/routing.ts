@@ -87,6 +87,7 @@ const onForward: Handler = async (msg, ctx) => {
   const match = await findRecipient(ctx, parsed.next);
   if (match === undefined) throw new ProtocolError(Problems.recipientNotEnrolled);
   const payload = Buffer.from(JSON.stringify(parsed.forwarded), "utf8");
+  const dedupKey = dedupKeyOf(msg, ctx, parsed.forwarded);
   const { result } = await ctx.services.mailbox.deliver({
     id: crypto.randomUUID(),
     mailbox: match.mailbox,
@@ -94,9 +95,16 @@ const onForward: Handler = async (msg, ctx) => {
     payload,
     receivedAtMs: ctx.receivedAtMs,
     expiresAtMs: expires,
-    dedupKey: dedupKeyOf(msg, ctx, parsed.forwarded),
+    dedupKey,
   });
   if (result.status === "quota_exceeded") throw new ProtocolError(Problems.quotaExceeded, [result.limit]);
+  // Queued before the 202 (a failure is a retryable 503; the retry finds the message stored and the event
+  // id, derived from mailbox + dedup key, already queued): each accepted forward yields one notification.
+  const outbound = ctx.services.outbound;
+  if (outbound != null) {
+    const dedupId = createHash("sha256").update(match.mailbox).update("\u0000").update(dedupKey).digest("base64url");
+    await outbound.messageAccepted({ mailbox: match.mailbox, recipientDid: match.recipientDid, dedupId, receivedAtMs: ctx.receivedAtMs });
+  }
   return [];
 };
 

@@ -1,5 +1,6 @@
 // Shared types of the protocol handlers: the handler signature and the context each one receives.
 import type { Config } from "../config/types.ts";
+import type { WebhookStore } from "../delivery/webhook-store.ts";
 import type { Message } from "../didcomm/message/types.ts";
 import type { SenderAuth } from "../didcomm/pack/types.ts";
 import type { MailboxPort } from "../mailbox/port.ts";
@@ -22,6 +23,20 @@ export interface TransportInfo {
   session?: LiveSession;
 }
 
+/**
+ * The outbound delivery pipeline as handlers see it (implemented by src/node/delivery-events.ts). Every
+ * method is durable when it resolves (the event is queued) and idempotent, so a retried request queues nothing twice.
+ */
+export interface OutboundEvents {
+  /**
+   * A forward for `mailbox` was accepted: queues one webhook event if `recipientDid` (else the mailbox's
+   * client DID) has a webhook. `dedupId` is stable across retries of the same forward.
+   */
+  messageAccepted(e: { mailbox: string; recipientDid: string; dedupId: string; receivedAtMs: number }): Promise<void>;
+  /** Queues a packed reply for POSTing to `url` (the recipient's DIDComm HTTP endpoint). */
+  reply(e: { id: string; toDid: string; url: string; body: Uint8Array; contentType: string }): Promise<void>;
+}
+
 export interface ProtocolServices {
   mailbox: MailboxPort;
   storage: StorageDriver;
@@ -29,6 +44,10 @@ export interface ProtocolServices {
   clock: Clock;
   logger: Logger;
   live: LiveRegistry;
+  /** Webhook registry (Haven Webhooks 1.0); null/absent = the protocol answers "unavailable". */
+  webhooks?: WebhookStore | null;
+  /** Outbound pipeline; null/absent = no webhook events (replies fall back to best-effort POSTs). */
+  outbound?: OutboundEvents | null;
 }
 
 export interface HandlerContext {

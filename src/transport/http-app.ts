@@ -10,6 +10,8 @@ import { checkContentType } from "./content-type.ts";
 import type { MessageReceiver, ReceiveOutcome } from "./contract.ts";
 import type { Health } from "./health.ts";
 import { InFlight } from "./inflight.ts";
+import type { ExtraRoute } from "./metrics-routes.ts";
+import { runInRequestContext } from "./request-context.ts";
 import type { InvitationInfo } from "./invitation.ts";
 import { qrSvg, renderHomePage } from "./page.ts";
 import { KeyedLimiter } from "./rate-limit.ts";
@@ -47,6 +49,10 @@ export interface HttpAppDeps {
   options?: HttpAppOptions;
   /** GET /cluster/status: the node's cluster view as JSON (no secrets); undefined (404) when not in cluster mode. */
   clusterStatus?: () => unknown;
+  /** /admin and /admin/* (any method): the admin API, read per request (it starts after listen); null/undefined = 404. */
+  admin?: () => ((req: Request) => Promise<Response | undefined>) | null | undefined;
+  /** Further GET routes (metrics, dashboard); each runs in its request's trace context. */
+  routes?: readonly ExtraRoute[];
 }
 
 export interface HttpApp {
@@ -247,7 +253,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
       log.error({ requestId, code }, "unhandled error in the HTTP app");
       return errorResponse(503, E.Unavailable, "temporarily unavailable; retry later", requestId, retryAfter(1000));
     })
-    .post("/", async ({ request, server: srv }) => closingIfDraining(await postMessage(request, srv)), { parse: "none" })
+    .post("/", ({ request, server: srv }) => runInRequestContext(request, async () => closingIfDraining(await postMessage(request, srv))), { parse: "none" })
     .get("/", async ({ request }) => closingIfDraining(await homePage(request)))
     .get("/ws", ({ request, server: srv }) => upgrade(request, srv))
     .get("/invitation", ({ request, query }) => closingIfDraining(invitationRoute(request, query.format)))
@@ -259,6 +265,13 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
       if (status === undefined) return errorResponse(404, E.NotFound, "not running in cluster mode", requestId);
       return closingIfDraining(jsonResponse(200, status, requestId));
     });
+
+  const adminRoute = async (request: Request): Promise<Response> => {
+    const res = await deps.admin?.()?.(request);
+    return closingIfDraining(res ?? errorResponse(404, E.NotFound, "no such route", requestIdOf(request)));
+  };
+  app.all("/admin", ({ request }) => adminRoute(request), { parse: "none" }).all("/admin/*", ({ request }) => adminRoute(request), { parse: "none" });
+  for (const r of deps.routes ?? []) app.get(r.path, ({ request }) => runInRequestContext(request, async () => closingIfDraining(await r.handle(request))));
 
   return {
     attach(t) {

@@ -1,4 +1,4 @@
-// scripts/admin.ts against a live admin handler: tables for webhooks, DLQ and breakers; replay; drain reports "not available"; bad token exits 2.
+// scripts/admin.ts against a live admin handler: tables for webhooks, DLQ and breakers; replay; drain reaches POST /admin/drain (404 where the node offers none); bad token exits 2.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createAdminHandler } from "../../src/admin/index.ts";
 import { Secret } from "../../src/config/secret.ts";
@@ -58,11 +58,11 @@ test("dlq list and replay", async () => {
   expect(await queue.count()).toBe(0);
 });
 
-test("breaker status, drain not available, wrong token", async () => {
+test("breaker status, drain where the node offers none, wrong token", async () => {
   expect((await cli(["breaker", "status"])).out).toContain("mode: local");
-  const drain = await cli(["drain", "http://127.0.0.1:3001"]);
+  const drain = await cli(["drain"]);
   expect(drain.code).toBe(2);
-  expect(drain.err).toContain("not available");
+  expect(drain.err).toContain("/admin/drain -> 404");
   const bad = await cli(["webhooks", "list"], { ADMIN_TOKEN: "wrong" });
   expect(bad.code).toBe(2);
   expect(bad.err).toContain("403");

@@ -16,12 +16,23 @@ const BOUNDS: [string, number, number, (c: ReturnType<typeof loadConfig>) => num
   ["REPLAY_WINDOW_SECONDS", 10, 7 * DAY, (c) => c.limits.replayWindowSeconds],
   ["WS_IDLE_TIMEOUT_SECONDS", 10, 960, (c) => c.server.wsIdleTimeoutSeconds],
   ["RATE_LIMIT_PER_CONNECTION", 1, 100_000, (c) => c.server.rateLimitPerConnection],
+  ["SHUTDOWN_GRACE_MS", 0, 60_000, (c) => c.server.shutdownGraceMs ?? -1],
+  ["BREAKER_FAILURE_THRESHOLD", 1, 1000, (c) => c.delivery.breakerFailureThreshold],
+  ["BREAKER_OPEN_MS", 1, 86_400_000, (c) => c.delivery.breakerOpenMs],
+  ["DELIVERY_RETRY_BASE_MS", 1, 3_600_000, (c) => c.delivery.retryBaseMs],
+  ["DELIVERY_RETRY_CAP_MS", 1, 86_400_000, (c) => c.delivery.retryCapMs],
+  ["DELIVERY_MAX_ATTEMPTS", 1, 100, (c) => c.delivery.maxAttempts],
+  ["DELIVERY_CALL_TIMEOUT_MS", 100, 110_000, (c) => c.delivery.callTimeoutMs],
+  ["DELIVERY_CONCURRENCY_PER_DESTINATION", 1, 1000, (c) => c.delivery.concurrencyPerDestination],
+  ["WEBHOOK_COALESCE_MS", 0, 3_600_000, (c) => c.delivery.webhookCoalesceMs],
 ];
 
 /** MAILBOX_MAX_BYTES must hold one maximal message; keep that rule out of the way of pure bound checks. */
 function envFor(name: string, value: string): Record<string, string> {
   if (name === "MAILBOX_MAX_BYTES") return { [name]: value, MAX_MESSAGE_BYTES: "1KiB" };
   if (name === "MAX_MESSAGE_BYTES") return { [name]: value, MAILBOX_MAX_BYTES: "1TiB" };
+  if (name === "DELIVERY_RETRY_CAP_MS") return { [name]: value, DELIVERY_RETRY_BASE_MS: "1" };
+  if (name === "DELIVERY_RETRY_BASE_MS") return { [name]: value, DELIVERY_RETRY_CAP_MS: "86400000" };
   return { [name]: value };
 }
 
@@ -56,6 +67,15 @@ describe("numeric bounds", () => {
   test("MAILBOX_MAX_BYTES below MAX_MESSAGE_BYTES is refused", () => {
     expect(problemsFor({ MAX_MESSAGE_BYTES: "2MiB", MAILBOX_MAX_BYTES: "1MiB" })).toEqual(["MAILBOX_MAX_BYTES"]);
     expect(problemsFor({ MAX_MESSAGE_BYTES: "2MiB", MAILBOX_MAX_BYTES: "2MiB" })).toEqual([]);
+  });
+
+  test("DELIVERY_RETRY_CAP_MS below DELIVERY_RETRY_BASE_MS is refused", () => {
+    expect(problemsFor({ DELIVERY_RETRY_BASE_MS: "500", DELIVERY_RETRY_CAP_MS: "499" })).toEqual(["DELIVERY_RETRY_CAP_MS"]);
+    expect(problemsFor({ DELIVERY_RETRY_BASE_MS: "500", DELIVERY_RETRY_CAP_MS: "500" })).toEqual([]);
+  });
+
+  test("SHUTDOWN_GRACE_MS unset is null (the node picks its mode's default)", () => {
+    expect(loadConfig({}).server.shutdownGraceMs).toBeNull();
   });
 
   test("cluster timings: SUSPECT_AFTER_MS >= 2 x HEARTBEAT_INTERVAL_MS, DEAD_AFTER_MS > SUSPECT_AFTER_MS", () => {

@@ -15,6 +15,7 @@ describe("defaults", () => {
         wsUrl: "ws://localhost:3000/ws",
         wsIdleTimeoutSeconds: 120,
         rateLimitPerConnection: 100,
+        shutdownGraceMs: null,
       },
       storage: { dataDir: "./data", mediatorKeysFile: "data/mediator-keys.json" },
       log: { level: "info", pretty: false, moduleLevels: {} },
@@ -38,6 +39,16 @@ describe("defaults", () => {
         deadAfterMs: 2000,
         leaseTtlMs: 3000,
         requestTimeoutMs: 2000,
+      },
+      delivery: {
+        breakerFailureThreshold: 5,
+        breakerOpenMs: 300_000,
+        retryBaseMs: 1000,
+        retryCapMs: 300_000,
+        maxAttempts: 8,
+        callTimeoutMs: 10_000,
+        concurrencyPerDestination: 4,
+        webhookCoalesceMs: 0,
       },
     });
   });

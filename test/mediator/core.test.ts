@@ -38,6 +38,7 @@ for (const driver of DRIVERS) {
         "https://didcomm.org/report-problem/2.0",
         "https://didcomm.org/routing/2.0",
         "https://didcomm.org/trust-ping/2.0",
+        "https://haven.dev/webhooks/1.0",
       ]);
       const bad = await w.ask(a, w.message(a, TYPES.queries, { queries: "all" }));
       expect(bad.replies[0]?.body.code).toBe("e.p.msg.invalid");

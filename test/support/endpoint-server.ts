@@ -16,6 +16,8 @@ export interface RecordedRequest {
   readonly idempotencyKey: string | null;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: Uint8Array;
+  /** Arrival time (wall clock ms): for reporting gaps, not for timing assertions. */
+  readonly atMs: number;
   /** Status answered, or "hung" while held (then the status it was released with). */
   status: number | "hung";
 }
@@ -65,6 +67,7 @@ export function startEndpointServer(initial: EndpointMode = { kind: "succeed" })
         idempotencyKey: req.headers.get("idempotency-key"),
         headers: Object.fromEntries(req.headers.entries()),
         body: buf,
+        atMs: Date.now(),
         status: "hung",
       };
       requests.push(rec);

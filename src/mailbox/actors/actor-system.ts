@@ -40,6 +40,7 @@ export class ActorSystem<S> {
   readonly #clock: Clock;
   readonly #random: Random;
   readonly #onEscalate: ((key: string, error: unknown) => void) | undefined;
+  readonly #onRestart: ((key: string) => void) | undefined;
   readonly #logger: ActorLogger | undefined;
   /** Insertion order == LRU order: every touch deletes and re-inserts, so the oldest is first. */
   readonly #cells = new Map<string, ActorCell<S>>();
@@ -54,6 +55,7 @@ export class ActorSystem<S> {
     this.#clock = options.clock;
     this.#random = options.random ?? cryptoRandom;
     this.#onEscalate = options.onEscalate;
+    this.#onRestart = options.onRestart;
     this.#logger = options.logger;
     this.#timer = new SweepTimer(this.#clock, () => this.#onTimer());
   }
@@ -209,6 +211,7 @@ export class ActorSystem<S> {
     invariant(cell.status === "restarting" && !cell.hasState && !cell.running, "restart of a crashed, idle actor");
     this.#restarting.delete(cell);
     cell.status = "active";
+    this.#safeHook("onRestart", () => this.#onRestart?.(cell.key));
     if (cell.queue.length > 0) cell.drained = this.#drain(cell);
   }
 

@@ -39,6 +39,8 @@ export interface ActorSystemOptions {
   restart?: Partial<RestartPolicy>;
   /** Called once per escalation episode, with the crash that tipped it over. Must not throw (errors are logged). */
   onEscalate?: (key: string, error: unknown) => void;
+  /** Called each time a crashed actor is restarted (after its backoff; metrics). Must not throw (errors are logged). */
+  onRestart?: (key: string) => void;
   logger?: ActorLogger;
 }
 

@@ -1,0 +1,261 @@
+// Outbound delivery wiring for one node: event queue + DLQ, webhook registry, distributed breaker, dispatcher, admin API; single-node (SQLite) or cluster (JetStream/KV).
+import { join } from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { createAdminHandler, type AdminHandler } from "../admin/index.ts";
+import type { Config } from "../config/types.ts";
+import { DistributedBreaker } from "../delivery/breaker.ts";
+import type { BreakerMode, BreakerTransition } from "../delivery/breaker-types.ts";
+import { Dispatcher } from "../delivery/dispatcher.ts";
+import type { FetchLike } from "../delivery/dispatcher-options.ts";
+import type { DlqStore, EventQueue } from "../delivery/event-queue.ts";
+import { JetStreamEventQueue } from "../delivery/jetstream-queue.ts";
+import { KvBreakerStore } from "../delivery/kv-breaker-store.ts";
+import { KvWebhookStore } from "../delivery/kv-webhook-store.ts";
+import { DeliveryCounters, noopDeliveryMetrics, teeMetrics, type DeliveryCountersSnapshot, type DeliveryMetrics } from "../delivery/metrics.ts";
+import { webhookPreparer } from "../delivery/request.ts";
+import { SqliteEventQueue } from "../delivery/sqlite-queue.ts";
+import { SqliteWebhookStore } from "../delivery/sqlite-webhook-store.ts";
+import { secretLookup, type WebhookStore } from "../delivery/webhook-store.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { OutboundEvents } from "../protocols/types.ts";
+import { sleep, type Clock } from "../runtime/clock.ts";
+import { DeliveryEvents } from "./delivery-events.ts";
+import { CachedWebhookStore } from "./webhook-cache.ts";
+
+/** What cluster mode hands to delivery: narrow on purpose (no cluster internals leak in here). */
+export interface DeliveryClusterHooks {
+  /** The node's NATS connection; null = delivery opens (and closes) its own from config.cluster.natsUrls. */
+  readonly nc: NatsConnection | null;
+  /** Partitions this node holds the lease for and serves, now; read on every dispatcher pass. */
+  ownedPartitions(): ReadonlySet<number>;
+}
+
+export interface DeliveryModeOptions {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  /** null = single-node mode (SQLite queue, DLQ and webhooks; in-memory breaker). */
+  cluster: DeliveryClusterHooks | null;
+  /** Prometheus sink (src/observability); the node keeps plain counters besides. */
+  metrics?: DeliveryMetrics;
+  /** POST /admin/drain (the SIGTERM path). */
+  onDrain?: () => void;
+  /** HTTP client of the dispatcher (tests). */
+  fetch?: FetchLike;
+  /** How long a webhook lookup answer is reused on this node. Default 2000 ms (cluster), 60_000 ms (single node: every write goes through this node). */
+  webhookCacheTtlMs?: number;
+  /** Longest sleep between dispatcher passes. Default 1000 ms. */
+  pollIntervalMs?: number;
+}
+
+export interface DeliveryStatus {
+  readonly breakerMode: BreakerMode;
+  readonly pending: number;
+  readonly counters: DeliveryCountersSnapshot;
+  readonly outbox: { size: number; degraded: boolean } | null;
+}
+
+export interface DeliveryMode {
+  /** For ProtocolServices.outbound / MediatorCoreDeps.outbound. */
+  readonly outbound: OutboundEvents;
+  /** For ProtocolServices.webhooks (cached for lookups; writes go through). */
+  readonly webhooks: WebhookStore;
+  /** /admin/* handler; null when ADMIN_TOKEN is unset (the admin API does not exist). */
+  readonly admin: AdminHandler | null;
+  readonly breaker: DistributedBreaker;
+  readonly counters: DeliveryCounters;
+  /** Cluster mode: stop dispatching `partition` now (ownership lost). Awaitable inside onLost. */
+  partitionLost(partition: number): Promise<void>;
+  /** Ownership changed (gained): run a dispatcher pass soon. */
+  partitionsChanged(): void;
+  status(): Promise<DeliveryStatus>;
+  /** Queues open coalescing windows, stops the dispatcher (in-flight calls finish, bounded by the call timeout), closes stores. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const QUEUE_FILE = "delivery.sqlite";
+const OUTBOX_FILE = "delivery-outbox.sqlite";
+const WEBHOOKS_FILE = "webhooks.sqlite";
+
+export async function startDeliveryMode(o: DeliveryModeOptions): Promise<DeliveryMode> {
+  const { config, clock } = o;
+  const d = config.delivery;
+  const log = o.logger.child({ module: "delivery" });
+  const cleanup: (() => Promise<void> | void)[] = [];
+  const runCleanup = async (): Promise<void> => {
+    for (const step of cleanup.splice(0).reverse()) {
+      try {
+        await step();
+      } catch (err) {
+        log.warn({ err: err instanceof Error ? err.name : "unknown" }, "delivery: error while stopping");
+      }
+    }
+  };
+  try {
+    const counters = new DeliveryCounters();
+    const metrics = teeMetrics(counters, o.metrics ?? noopDeliveryMetrics);
+    let wake = (): void => {};
+
+    let queue: EventQueue & DlqStore;
+    let jsQueue: JetStreamEventQueue | null = null;
+    let store: WebhookStore;
+    let shared: KvBreakerStore | null = null;
+    if (o.cluster === null) {
+      const sqlite = new SqliteEventQueue({ path: join(config.storage.dataDir, QUEUE_FILE), clock });
+      cleanup.push(() => sqlite.close());
+      queue = sqlite;
+      const hooks = new SqliteWebhookStore({ path: join(config.storage.dataDir, WEBHOOKS_FILE), clock });
+      cleanup.push(() => hooks.close());
+      store = hooks;
+    } else {
+      let nc = o.cluster.nc;
+      if (nc === null) {
+        const own = await connect({ servers: [...config.cluster.natsUrls], name: `haven-${config.cluster.nodeId}-delivery`, maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 2000, maxPingOut: 2, timeout: 5000, ignoreClusterUpdates: true });
+        cleanup.push(() => own.close());
+        nc = own;
+      }
+      const c = config.cluster;
+      const outbox = new SqliteEventQueue({ path: join(config.storage.dataDir, OUTBOX_FILE), clock });
+      cleanup.push(() => outbox.close());
+      jsQueue = new JetStreamEventQueue(nc, outbox, { replicas: c.replicas, partitionCount: c.partitions, clock, onEvent: () => wake(), log });
+      await jsQueue.start();
+      const js = jsQueue;
+      cleanup.push(() => js.close());
+      queue = jsQueue;
+      const conn = nc;
+      store = await withRetries(() => KvWebhookStore.open(conn, { replicas: c.replicas, clock }), clock);
+      // Creating an R3 bucket can take longer than one breaker call's deadline (and nodes race to create it).
+      shared = await withRetries(() => KvBreakerStore.open(conn, { replicas: c.replicas, clock }), clock);
+    }
+
+    const breaker = new DistributedBreaker({
+      nodeId: config.cluster.nodeId,
+      shared,
+      clock,
+      failureThreshold: d.breakerFailureThreshold,
+      openMs: d.breakerOpenMs,
+      onTransition: (t: BreakerTransition) => {
+        metrics.breakerTransition(t);
+        log.info({ destination: t.destination, from: t.from, to: t.to, reason: t.reason, failures: t.failures, store: t.store }, "delivery: breaker transition");
+      },
+      onModeChange: (mode) => {
+        metrics.breakerMode(mode);
+        log.warn({ mode }, mode === "local" ? "delivery: breaker store unreachable; using the in-memory breaker" : "delivery: breaker store back; state shared again");
+      },
+    });
+    metrics.breakerMode(breaker.mode);
+    cleanup.push(() => breaker.close());
+
+    const ttlMs = o.webhookCacheTtlMs ?? (o.cluster === null ? 60_000 : 2000);
+    const webhooks = new CachedWebhookStore(store, { ttlMs, clock });
+    const cluster = o.cluster;
+    const dispatcher = new Dispatcher({
+      queue,
+      dlq: queue,
+      breaker,
+      clock,
+      retry: { baseMs: d.retryBaseMs, capMs: d.retryCapMs, maxAttempts: d.maxAttempts },
+      callTimeoutMs: d.callTimeoutMs,
+      concurrencyPerDestination: d.concurrencyPerDestination,
+      ...(o.pollIntervalMs !== undefined ? { pollIntervalMs: o.pollIntervalMs } : {}),
+      ownedPartitions: cluster === null ? () => undefined : () => cluster.ownedPartitions(),
+      prepare: webhookPreparer(secretLookup(store)),
+      metrics,
+      log,
+      ...(o.fetch ? { fetch: o.fetch } : {}),
+    });
+    wake = () => dispatcher.wake();
+    dispatcher.start();
+    cleanup.push(() => dispatcher.stop());
+    metrics.dlqSize(await queue.count().catch(() => 0));
+
+    const events = new DeliveryEvents({
+      queue,
+      webhooks,
+      partitions: config.cluster.partitions,
+      clock,
+      coalesceMs: d.webhookCoalesceMs,
+      // Single node: this dispatcher serves every event. Cluster: the owner hears of it through its consumer.
+      onQueued: cluster === null ? () => dispatcher.wake() : () => {},
+      log,
+    });
+    cleanup.push(() => events.flush());
+
+    const status = async (): Promise<DeliveryStatus> => ({
+      breakerMode: breaker.mode,
+      pending: await queue.size(),
+      counters: counters.snapshot(),
+      outbox: jsQueue === null ? null : { size: jsQueue.status.outboxSize, degraded: jsQueue.status.degraded },
+    });
+    const admin =
+      config.admin.token === null
+        ? null
+        : createAdminHandler({
+            token: config.admin.token,
+            webhooks,
+            dlq: queue,
+            queue,
+            breaker,
+            clock,
+            log,
+            onDrain: o.onDrain ?? null,
+            stats: () => ({ node_id: config.cluster.nodeId, breaker_mode: breaker.mode, ...counters.snapshot() }),
+          });
+
+    let stopping: Promise<void> | undefined;
+    log.info({ mode: cluster === null ? "single" : "cluster", breaker: breaker.mode, coalesceMs: d.webhookCoalesceMs }, "delivery pipeline started");
+    return {
+      outbound: events,
+      webhooks,
+      admin,
+      breaker,
+      counters,
+      partitionLost: async (p) => {
+        await jsQueue?.closePartition(p);
+      },
+      partitionsChanged: () => dispatcher.wake(),
+      status,
+      stop: () => {
+        stopping ??= runCleanup();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await runCleanup();
+    throw err;
+  }
+}
+
+/** Bucket creation at start: a few tries with backoff (other nodes create the same buckets at the same time). */
+async function withRetries<T>(fn: () => Promise<T>, clock: Clock, attempts = 8): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (i >= attempts) throw e;
+      await sleep(clock, Math.min(2000, 100 * 2 ** i));
+    }
+  }
+}
+
+/**
+ * Hooks derived from GET /cluster/status data (`owned[].serving`), for a node whose cluster mode does not hand
+ * delivery its own hooks: ownership is re-read at most every `refreshMs`. Partitions that left the set are
+ * closed by the queue on its next pass (JetStreamEventQueue aligns loaded partitions with the owned set).
+ */
+export function hooksFromClusterStatus(status: () => { owned: readonly { partition: number; serving: boolean }[] } | undefined, clock: Clock, refreshMs = 100): DeliveryClusterHooks {
+  let cached: ReadonlySet<number> = new Set();
+  let atMs = Number.NEGATIVE_INFINITY;
+  return {
+    nc: null,
+    ownedPartitions: () => {
+      const nowMs = clock.monotonicMs();
+      if (nowMs - atMs >= refreshMs) {
+        const s = status();
+        cached = new Set((s?.owned ?? []).filter((x) => x.serving).map((x) => x.partition));
+        atMs = nowMs;
+      }
+      return cached;
+    },
+  };
+}
