@@ -48,6 +48,7 @@ export class DistributedBreaker {
       try {
         if (this.#mode === "shared") {
           const shared = await this.#tryShared(destination, step);
+          if (shared.ok && shared.value.admitted) (globalThis as any).__hw4log?.(`admit token=${token.slice(0, 8)} seq=${shared.value.seq} rev=${this.#cache.get(destination)?.revision}`);
           if (shared.ok) return toAdmission(shared.value, destination, token, "shared");
         }
         this.#seedLocal(destination);
@@ -71,7 +72,9 @@ export class DistributedBreaker {
         return;
       }
       if (permit.store === "shared" && this.#mode === "shared") {
-        if ((await this.#tryShared(destination, done)).ok) return;
+        const rr = await this.#tryShared(destination, done);
+        if (rr.ok && rr.value === false) (globalThis as any).__hw4log?.(`STALE completion token=${permit.token.slice(0, 8)} ok=${ok} cacheRev=${this.#cache.get(destination)?.revision} rec=${JSON.stringify(this.#cache.get(destination)?.record)}`);
+        if (rr.ok) return;
       }
       // The permit's store is not the one in use: its reservation is gone (local, merged) or unreachable
       // (shared, it lapses at expiry). Successes are dropped; failures still count, pessimistically.
@@ -138,6 +141,7 @@ export class DistributedBreaker {
       } catch (e) {
         if (!(e instanceof DeliveryError && e.code === DeliveryErrorCode.StoreUnavailable)) throw e;
         this.#cache.delete(destination);
+        (globalThis as any).__hw4log?.(`store failure ${e.message} consecutive=${this.#storeFailures + 1}`);
         if (++this.#storeFailures >= this.#o.fallbackAfterFailures) this.#enterFallback();
       }
     }

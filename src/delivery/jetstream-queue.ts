@@ -83,7 +83,11 @@ export class JetStreamEventQueue implements EventQueue, DlqStore {
   async enqueue(e: NewDeliveryEvent): Promise<boolean> {
     this.#checkOpen();
     const rec = this.#record(e, false);
+    const wasDegraded = this.#degraded;
     try {
+      // While degraded, straight to the outbox: waiting out a publish timeout per event would stall every
+      // accepted forward behind NATS; the relay clears the flag once the outbox has drained.
+      if (this.#degraded) throw new DeliveryError(DeliveryErrorCode.StoreUnavailable, "NATS degraded; using the outbox");
       await this.#ensure();
       const ack = await this.#js!.publish(eventSubject(e.partition, this.#o.eventPrefix), encodeEvent(rec), { msgID: e.id, timeout: this.#o.publishTimeoutMs });
       this.#degraded = false;
@@ -92,7 +96,7 @@ export class JetStreamEventQueue implements EventQueue, DlqStore {
       if (err instanceof DeliveryError && err.code === DeliveryErrorCode.Invalid) throw err;
       // NATS unreachable or slow: durable locally instead; the relay publishes it with the same msg id.
       this.#degraded = true;
-      this.#o.log?.warn({ eventId: e.id, err: String(err) }, "delivery: JetStream publish failed; event kept in the outbox");
+      if (!wasDegraded) this.#o.log?.warn({ err: String(err) }, "delivery: JetStream publish failed; events go to the outbox until the relay drains it");
       const added = await this.#outbox.enqueue(e);
       this.#outboxCount = await this.#outbox.size();
       this.#armRelay();

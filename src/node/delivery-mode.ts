@@ -128,6 +128,7 @@ export async function startDeliveryMode(o: DeliveryModeOptions): Promise<Deliver
       shared = await withRetries(() => KvBreakerStore.open(conn, { replicas: c.replicas, clock }), clock);
     }
 
+    (globalThis as any).__hw4log = (m: string) => log.warn({ hw4: m, t: Date.now() % 100000 }, "HW4");
     const breaker = new DistributedBreaker({
       nodeId: config.cluster.nodeId,
       shared,

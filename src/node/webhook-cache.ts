@@ -8,6 +8,8 @@ export interface CachedWebhookStoreOptions {
   ttlMs: number;
   /** Entries kept (oldest evicted first). */
   maxEntries?: number;
+  /** Longest wait for the inner store on a cache miss (default 250 ms); then the stale entry or "none" is used. */
+  lookupTimeoutMs?: number;
   clock: Clock;
 }
 
@@ -23,6 +25,9 @@ export class CachedWebhookStore implements WebhookStore {
   readonly #max: number;
   readonly #clock: Clock;
   readonly #cache = new Map<string, Entry>();
+  readonly #lookupTimeoutMs: number;
+  /** Lookups that failed or timed out and were answered from a stale entry or as "none". */
+  lookupFailures = 0;
 
   constructor(inner: WebhookStore, o: CachedWebhookStoreOptions) {
     if (!Number.isInteger(o.ttlMs) || o.ttlMs < 0 || o.ttlMs > 3_600_000) throw new RangeError("ttlMs must be an integer in 0..3600000");
@@ -30,6 +35,24 @@ export class CachedWebhookStore implements WebhookStore {
     this.#ttlMs = o.ttlMs;
     this.#max = o.maxEntries ?? 100_000;
     this.#clock = o.clock;
+    this.#lookupTimeoutMs = o.lookupTimeoutMs ?? 250;
+  }
+
+  /** The inner lookup, bounded: this runs inside a forward's request path. */
+  #lookup(recipientDid: string): Promise<WebhookView | null> {
+    return new Promise((resolve, reject) => {
+      const timer = this.#clock.setTimeout(() => reject(new Error("webhook lookup timed out")), this.#lookupTimeoutMs, { unref: true });
+      this.#inner.get(recipientDid).then(
+        (v) => {
+          this.#clock.clearTimeout(timer);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.#clock.clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
   }
 
   async put(w: WebhookInput): Promise<WebhookView> {
@@ -43,7 +66,17 @@ export class CachedWebhookStore implements WebhookStore {
     const hit = this.#cache.get(recipientDid);
     const nowMs = this.#clock.monotonicMs();
     if (hit !== undefined && nowMs - hit.atMs < this.#ttlMs) return hit.view;
-    const view = await this.#inner.get(recipientDid);
+    let view: WebhookView | null;
+    try {
+      view = await this.#lookup(recipientDid);
+    } catch (err) {
+      // The registry is unreachable (NATS partition): accepting the forward matters more than its notification.
+      // Serve the last answer we had, however old; with none, report "no webhook" and count it, so an outage
+      // costs at most notifications for DIDs this node has not looked up before -- never a message.
+      this.lookupFailures++;
+      if (hit !== undefined) return hit.view;
+      return null;
+    }
     this.#cache.delete(recipientDid);
     this.#cache.set(recipientDid, { view, atMs: nowMs });
     if (this.#cache.size > this.#max) {

@@ -66,6 +66,8 @@ export async function startCluster(n: number, env: Record<string, string> = {}, 
             PARTITIONS: String(partitions),
             NATS_REPLICAS: "3",
             ADMIN_TOKEN,
+            // Debugging: E2E_LOG_LEVEL=info shows breaker transitions and store trouble (with E2E_ECHO=1).
+            ...(process.env.E2E_LOG_LEVEL ? { LOG_LEVEL: process.env.E2E_LOG_LEVEL } : {}),
             ...env,
           },
         });
