@@ -19,7 +19,7 @@ import { startClusterMode, type ClusterMode } from "./cluster-mode.ts";
 import { prometheusDeliveryMetrics } from "./delivery-metrics.ts";
 import { hooksFromClusterStatus, startDeliveryMode, type DeliveryMode } from "./delivery-mode.ts";
 import { ExpirySweep } from "./expiry-sweep.ts";
-import { createNodeMetrics } from "./metrics-wiring.ts";
+import { createNodeMetrics, timedMailbox } from "./metrics-wiring.ts";
 import { tracedReceiver } from "../transport/traced-receiver.ts";
 
 export interface HavenNode {
@@ -103,7 +103,7 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
         actors: { logger: logger.child({ module: "mailbox" }), onRestart: () => nodeMetrics.metrics.actorRestarted() },
       });
       nodeMetrics.attachActors(actor);
-      mailbox = actor;
+      mailbox = timedMailbox(actor, nodeMetrics.metrics, "store");
       cleanup.push(() => actor.stop({ drain: true }));
     } else {
       cleanup.push(() => cluster?.stop()); // runs after the HTTP drain (cleanup runs in reverse)
@@ -168,7 +168,7 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
       checks.push(...cluster.checks);
       await nodeMetrics.attachCluster(cluster);
       driver = cluster.storage;
-      mailbox = cluster.mailbox;
+      mailbox = timedMailbox(cluster.mailbox, nodeMetrics.metrics, "journal");
       const c = cluster;
       cleanup.push(() => c.drain()); // first at stop: hand partitions over while HTTP still serves
     }
