@@ -1,7 +1,7 @@
 // The breaker's rules as pure functions over a record: admit, complete, add unreserved failures, merge after an outage.
 // Each returns the record to write (null = nothing to write); the caller commits it with compare-and-swap and
 // re-runs the function on conflict, so a decision only takes effect if nobody changed the record in between.
-import { initialRecord, type BreakerHolder, type BreakerPhase, type BreakerRecord } from "./breaker-record.ts";
+import { initialRecord, MAX_MARKS, type BreakerHolder, type BreakerMark, type BreakerPhase, type BreakerRecord } from "./breaker-record.ts";
 
 export interface BreakerRules {
   /** Consecutive failures that open the breaker (1..MAX_FAILURE_THRESHOLD). */
@@ -34,7 +34,21 @@ export interface Step<T> {
   /** Record to write with CAS, or null when nothing changes. */
   readonly next: BreakerRecord | null;
   readonly result: T;
+  /**
+   * The transition this step makes. With `next` null it is a replay: an earlier write of the same operation
+   * (same token) landed although its answer was lost, and this is its transition, not yet reported.
+   */
   readonly change: PhaseChange | null;
+}
+
+/** The mark an operation left on the record, if its write landed. */
+function markOf(r: BreakerRecord, token: string, op: BreakerMark["op"]): BreakerMark | undefined {
+  return r.marks.find((m) => m.token === token && m.op === op);
+}
+
+function withMark(r: BreakerRecord, mark: BreakerMark): BreakerRecord {
+  const marks = r.marks.length < MAX_MARKS ? [...r.marks, mark] : [...r.marks.slice(r.marks.length - MAX_MARKS + 1), mark];
+  return { ...r, marks };
 }
 
 /** Drops holders whose expiry passed: their node is presumed dead, so their slot is free again. */
@@ -52,6 +66,14 @@ export function admit(cur: BreakerRecord | null, rules: BreakerRules, nowMs: num
   const dirty = cur === null || r !== base;
   const holder = (): BreakerHolder => ({ node, token, seq: r.nextSeq, expiresAtMs: nowMs + rules.holderTtlMs });
 
+  // Idempotent: a retry whose earlier write landed (its answer lost to a timeout) finds its own holder.
+  const mine = r.inFlight.find((h) => h.token === token);
+  if (mine !== undefined) return { next: null, result: { admitted: true, kind: "call", seq: mine.seq }, change: null };
+  if (r.probe !== null && r.probe.token === token) {
+    const mark = markOf(r, token, "admit");
+    return { next: null, result: { admitted: true, kind: "probe", seq: r.probe.seq }, change: mark?.change ?? null };
+  }
+
   if (r.phase === "closed") {
     if (r.failSeqs.length + r.inFlight.length < rules.failureThreshold) {
       const h = holder();
@@ -67,8 +89,9 @@ export function admit(cur: BreakerRecord | null, rules: BreakerRules, nowMs: num
     const reopenAtMs = (r.openedAtMs ?? nowMs) + rules.openMs;
     if (nowMs < reopenAtMs) return { next: dirty ? r : null, result: { admitted: false, reason: "open", retryAtMs: reopenAtMs }, change: null };
     const h = holder();
-    const next: BreakerRecord = { ...r, phase: "half-open", probe: h, inFlight: [], failSeqs: [], nextSeq: r.nextSeq + 1 };
-    return { next, result: { admitted: true, kind: "probe", seq: h.seq }, change: { from: "open", to: "half-open", reason: "open-elapsed", failures: 0 } };
+    const change: PhaseChange = { from: "open", to: "half-open", reason: "open-elapsed", failures: 0 };
+    const next = withMark({ ...r, phase: "half-open", probe: h, inFlight: [], failSeqs: [], nextSeq: r.nextSeq + 1 }, { token, op: "admit", n: 0, change });
+    return { next, result: { admitted: true, kind: "probe", seq: h.seq }, change };
   }
 
   // half-open: exactly one probe at a time; a dead prober's probe lapses at its expiry and is re-granted.
@@ -82,33 +105,45 @@ export function admit(cur: BreakerRecord | null, rules: BreakerRules, nowMs: num
 
 /**
  * Records the outcome of the admission holding `token`. A token the record no longer holds (expired and
- * pruned, or the breaker moved on) is stale: ignored, `result` false. Success clears the failures of calls
- * admitted before it (not after: their failures were seen by the endpoint later).
+ * pruned, the breaker moved on, or this very completion already landed) is ignored, `result` false; a
+ * completion that landed and made a transition is replayed from its mark (result true, change to report).
+ *
+ * A failure is recorded under a fresh seq; a success clears only the failures recorded before its call was
+ * admitted. Those certainly reached the destination before the successful request did; a failure recorded
+ * later may have reached it after (requests race between admission and arrival), so it stays counted. The
+ * count therefore never misses a failure the destination saw after its last success: with the breaker
+ * closed and the destination failing, exactly `threshold` requests fail before it opens.
  */
 export function complete(cur: BreakerRecord | null, rules: BreakerRules, nowMs: number, token: string, ok: boolean): Step<boolean> {
   if (cur === null) return { next: null, result: false, change: null };
+  const landed = markOf(cur, token, "complete");
+  if (landed !== undefined) return { next: null, result: true, change: landed.change };
   if (cur.phase === "half-open") {
     if (cur.probe === null || cur.probe.token !== token) return { next: null, result: false, change: null };
     if (ok) {
-      const next: BreakerRecord = { ...cur, phase: "closed", probe: null, failSeqs: [], inFlight: [] };
-      return { next, result: true, change: { from: "half-open", to: "closed", reason: "probe-success", failures: 0 } };
+      const change: PhaseChange = { from: "half-open", to: "closed", reason: "probe-success", failures: 0 };
+      const next = withMark({ ...cur, phase: "closed", probe: null, failSeqs: [], inFlight: [] }, { token, op: "complete", n: 0, change });
+      return { next, result: true, change };
     }
-    const next: BreakerRecord = { ...cur, phase: "open", probe: null, openedAtMs: nowMs };
-    return { next, result: true, change: { from: "half-open", to: "open", reason: "probe-failure", failures: 1 } };
+    const change: PhaseChange = { from: "half-open", to: "open", reason: "probe-failure", failures: 1 };
+    const next = withMark({ ...cur, phase: "open", probe: null, openedAtMs: nowMs }, { token, op: "complete", n: 0, change });
+    return { next, result: true, change };
   }
   if (cur.phase === "open") return { next: null, result: false, change: null };
 
   const holder = cur.inFlight.find((h) => h.token === token);
   if (holder === undefined) return { next: null, result: false, change: null };
   const inFlight = cur.inFlight.filter((h) => h !== holder);
-  const failSeqs = ok ? cur.failSeqs.filter((s) => s > holder.seq) : [...cur.failSeqs, holder.seq];
+  const failSeqs = ok ? cur.failSeqs.filter((s) => s > holder.seq) : [...cur.failSeqs, cur.nextSeq];
+  const nextSeq = ok ? cur.nextSeq : cur.nextSeq + 1;
   if (failSeqs.length >= rules.failureThreshold) {
     // failSeqs + inFlight <= threshold held before; with failSeqs at threshold no call can be in flight.
     if (inFlight.length !== 0) throw new Error("breaker invariant violated: calls in flight when opening");
-    const next: BreakerRecord = { ...cur, phase: "open", failSeqs: [], inFlight: [], openedAtMs: nowMs };
-    return { next, result: true, change: { from: "closed", to: "open", reason: "threshold", failures: failSeqs.length } };
+    const change: PhaseChange = { from: "closed", to: "open", reason: "threshold", failures: failSeqs.length };
+    const next = withMark({ ...cur, phase: "open", failSeqs: [], inFlight: [], openedAtMs: nowMs, nextSeq }, { token, op: "complete", n: 0, change });
+    return { next, result: true, change };
   }
-  return { next: { ...cur, inFlight, failSeqs }, result: true, change: null };
+  return { next: { ...cur, inFlight, failSeqs, nextSeq }, result: true, change: null };
 }
 
 /**
@@ -116,18 +151,22 @@ export function complete(cur: BreakerRecord | null, rules: BreakerRules, nowMs: 
  * permit completed while the shared store was down). Closed only; may open the breaker. In-flight
  * reservations then become stale (their outcomes are ignored) -- the pessimistic choice.
  */
-export function addFailures(cur: BreakerRecord | null, rules: BreakerRules, nowMs: number, n: number): Step<number> {
+export function addFailures(cur: BreakerRecord | null, rules: BreakerRules, nowMs: number, n: number, token: string, op: "add" | "merge" = "add"): Step<number> {
   const r = prune(cur ?? initialRecord(), nowMs);
+  // Not idempotent by itself: the mark says whether an earlier write of this operation landed.
+  const landed = markOf(r, token, op);
+  if (landed !== undefined) return { next: null, result: landed.n, change: landed.change };
   if (r.phase !== "closed" || n <= 0) return { next: null, result: 0, change: null };
   const added = Math.min(n, rules.failureThreshold - r.failSeqs.length);
   const seqs = Array.from({ length: added }, (_, i) => r.nextSeq + i);
   const failSeqs = [...r.failSeqs, ...seqs];
   const nextSeq = r.nextSeq + added;
   if (failSeqs.length >= rules.failureThreshold) {
-    const next: BreakerRecord = { ...r, phase: "open", failSeqs: [], inFlight: [], openedAtMs: nowMs, nextSeq };
-    return { next, result: added, change: { from: "closed", to: "open", reason: "reconcile", failures: failSeqs.length } };
+    const change: PhaseChange = { from: "closed", to: "open", reason: "reconcile", failures: failSeqs.length };
+    const next = withMark({ ...r, phase: "open", failSeqs: [], inFlight: [], openedAtMs: nowMs, nextSeq }, { token, op, n: added, change });
+    return { next, result: added, change };
   }
-  return { next: { ...r, failSeqs, nextSeq }, result: added, change: null };
+  return { next: withMark({ ...r, failSeqs, nextSeq }, { token, op, n: added, change: null }), result: added, change: null };
 }
 
 /**
@@ -137,13 +176,15 @@ export function addFailures(cur: BreakerRecord | null, rules: BreakerRules, nowM
  * - local closed: its consecutive failures are added to the shared count (addFailures), which may open it.
  * - shared open/half-open and local closed: the shared record is kept.
  */
-export function mergeLocal(shared: BreakerRecord | null, local: BreakerRecord, rules: BreakerRules, nowMs: number): Step<number> {
-  if (local.phase === "closed") return addFailures(shared, rules, nowMs, local.failSeqs.length);
-  const localOpenedAtMs = local.openedAtMs ?? nowMs;
+export function mergeLocal(shared: BreakerRecord | null, local: BreakerRecord, rules: BreakerRules, nowMs: number, token: string): Step<number> {
+  if (local.phase === "closed") return addFailures(shared, rules, nowMs, local.failSeqs.length, token, "merge");
   const s = shared ?? initialRecord();
+  const landed = markOf(s, token, "merge");
+  if (landed !== undefined) return { next: null, result: 0, change: landed.change };
+  const localOpenedAtMs = local.openedAtMs ?? nowMs;
   if (s.phase === "open" && (s.openedAtMs ?? 0) >= localOpenedAtMs) return { next: shared === null ? s : null, result: 0, change: null };
-  const next: BreakerRecord = { ...s, phase: "open", failSeqs: [], inFlight: [], probe: null, openedAtMs: localOpenedAtMs };
   const change: PhaseChange | null = s.phase === "open" ? null : { from: s.phase, to: "open", reason: "reconcile", failures: s.failSeqs.length };
+  const next = withMark({ ...s, phase: "open", failSeqs: [], inFlight: [], probe: null, openedAtMs: localOpenedAtMs }, { token, op: "merge", n: 0, change });
   return { next, result: 0, change };
 }
 

@@ -32,6 +32,8 @@ export interface BreakerOptions {
   /** Called once per transition, by the node whose write made it (so cluster-wide counts are exact). */
   onTransition?: (t: BreakerTransition) => void;
   onModeChange?: (mode: BreakerMode) => void;
+  /** A shared-store call failed (timeout, connection, server error); the operation is retried or falls back. For logs. */
+  onStoreError?: (destination: string, err: Error) => void;
 }
 
 export interface ResolvedBreakerOptions {
@@ -45,6 +47,7 @@ export interface ResolvedBreakerOptions {
   readonly maxCasRetries: number;
   readonly onTransition: (t: BreakerTransition) => void;
   readonly onModeChange: (mode: BreakerMode) => void;
+  readonly onStoreError: (destination: string, err: Error) => void;
 }
 
 export function resolveBreakerOptions(o: BreakerOptions): ResolvedBreakerOptions {
@@ -68,5 +71,6 @@ export function resolveBreakerOptions(o: BreakerOptions): ResolvedBreakerOptions
     maxCasRetries: checkInt("maxCasRetries", o.maxCasRetries ?? 200, 1, 10_000),
     onTransition: o.onTransition ?? (() => {}),
     onModeChange: o.onModeChange ?? (() => {}),
+    onStoreError: o.onStoreError ?? (() => {}),
   };
 }

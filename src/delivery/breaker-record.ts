@@ -16,10 +16,24 @@ export interface BreakerHolder {
   readonly expiresAtMs: number;
 }
 
+/**
+ * What an operation that is not idempotent by itself did (a transition, or failures added without a
+ * reservation), keyed by the operation's token. A store call can time out after its write landed; the
+ * retry finds its mark here and neither applies the operation twice nor loses its transition.
+ */
+export interface BreakerMark {
+  readonly token: string;
+  readonly op: "admit" | "complete" | "add" | "merge";
+  /** Failures added (op "add"/"merge"). */
+  readonly n: number;
+  readonly change: { readonly from: BreakerPhase; readonly to: BreakerPhase; readonly reason: MarkReason; readonly failures: number } | null;
+}
+type MarkReason = "threshold" | "open-elapsed" | "probe-success" | "probe-failure" | "reconcile";
+
 export interface BreakerRecord {
   readonly v: 1;
   readonly phase: BreakerPhase;
-  /** Admission seqs of the consecutive failures counted so far (closed only); length <= threshold. */
+  /** Record seqs at which the consecutive failures counted so far were recorded (closed only); length <= threshold. */
   readonly failSeqs: readonly number[];
   /** Admitted calls not yet completed (closed only). INVARIANT: failSeqs.length + inFlight.length <= threshold. */
   readonly inFlight: readonly BreakerHolder[];
@@ -27,9 +41,14 @@ export interface BreakerRecord {
   readonly probe: BreakerHolder | null;
   /** When the breaker last opened (wall ms), null while it never did. */
   readonly openedAtMs: number | null;
-  /** Next admission seq. */
+  /** Next seq: taken by every admission and every recorded failure, so seqs order them on this record. */
   readonly nextSeq: number;
+  /** The last MAX_MARKS marks, oldest first. */
+  readonly marks: readonly BreakerMark[];
 }
+
+/** Marks kept: enough for every retry window (marks are written only by transitions and unreserved failures, both rare). */
+export const MAX_MARKS = 16;
 
 /** Upper bound on any threshold: bounds record size (inFlight and failSeqs are at most this long). */
 export const MAX_FAILURE_THRESHOLD = 1000;
@@ -38,7 +57,7 @@ const MAX_TOKEN_CHARS = 64;
 const MAX_NODE_CHARS = 256;
 
 export function initialRecord(): BreakerRecord {
-  return { v: 1, phase: "closed", failSeqs: [], inFlight: [], probe: null, openedAtMs: null, nextSeq: 1 };
+  return { v: 1, phase: "closed", failSeqs: [], inFlight: [], probe: null, openedAtMs: null, nextSeq: 1, marks: [] };
 }
 
 export function encodeRecord(r: BreakerRecord): Uint8Array {
@@ -66,6 +85,9 @@ export function decodeRecord(bytes: Uint8Array): BreakerRecord {
   const openedAtMs = o.openedAtMs;
   if (openedAtMs !== null && !Number.isFinite(openedAtMs)) throw corrupt("bad openedAtMs");
   if (!isSeq(o.nextSeq)) throw corrupt("bad nextSeq");
+  // Records written before marks existed have none.
+  const marks = o.marks === undefined ? [] : o.marks;
+  if (!Array.isArray(marks) || marks.length > MAX_MARKS) throw corrupt("bad marks");
   return {
     v: 1,
     phase: o.phase,
@@ -74,7 +96,28 @@ export function decodeRecord(bytes: Uint8Array): BreakerRecord {
     probe,
     openedAtMs: openedAtMs as number | null,
     nextSeq: o.nextSeq as number,
+    marks: marks.map(checkMark),
   };
+}
+
+const PHASES: readonly string[] = ["closed", "open", "half-open"];
+const OPS: readonly string[] = ["admit", "complete", "add", "merge"];
+const REASONS: readonly string[] = ["threshold", "open-elapsed", "probe-success", "probe-failure", "reconcile"];
+
+function checkMark(m: unknown): BreakerMark {
+  const o = m as Record<string, unknown>;
+  if (typeof o !== "object" || o === null) throw corrupt("bad mark");
+  if (typeof o.token !== "string" || o.token.length === 0 || o.token.length > MAX_TOKEN_CHARS) throw corrupt("bad mark token");
+  if (typeof o.op !== "string" || !OPS.includes(o.op) || !isSeq(o.n)) throw corrupt("bad mark fields");
+  let change: BreakerMark["change"] = null;
+  if (o.change !== null) {
+    const c = o.change as Record<string, unknown>;
+    if (typeof c !== "object" || c === null) throw corrupt("bad mark change");
+    if (typeof c.from !== "string" || !PHASES.includes(c.from) || typeof c.to !== "string" || !PHASES.includes(c.to)) throw corrupt("bad mark phases");
+    if (typeof c.reason !== "string" || !REASONS.includes(c.reason) || !isSeq(c.failures)) throw corrupt("bad mark change fields");
+    change = { from: c.from as BreakerPhase, to: c.to as BreakerPhase, reason: c.reason as MarkReason, failures: c.failures as number };
+  }
+  return { token: o.token, op: o.op as BreakerMark["op"], n: o.n as number, change };
 }
 
 function isSeq(v: unknown): v is number {

@@ -22,6 +22,8 @@ export class DistributedBreaker {
   /** Last record seen in the shared store per destination: saves a read per CAS when we are the last writer. */
   readonly #cache = new Map<string, VersionedRecord | null>();
   readonly #tails = new Map<string, Promise<void>>();
+  /** Token per local record being merged (bounded by the local store's size: entries go when merged or when fallback restarts). */
+  readonly #mergeTokens = new Map<string, { localRevision: number; token: string }>();
   #mode: BreakerMode;
   #storeFailures = 0;
   #probeTimer: TimerHandle | undefined;
@@ -48,7 +50,6 @@ export class DistributedBreaker {
       try {
         if (this.#mode === "shared") {
           const shared = await this.#tryShared(destination, step);
-          if (shared.ok && shared.value.admitted) (globalThis as any).__hw4log?.(`admit token=${token.slice(0, 8)} seq=${shared.value.seq} rev=${this.#cache.get(destination)?.revision}`);
           if (shared.ok) return toAdmission(shared.value, destination, token, "shared");
         }
         this.#seedLocal(destination);
@@ -72,14 +73,12 @@ export class DistributedBreaker {
         return;
       }
       if (permit.store === "shared" && this.#mode === "shared") {
-        const rr = await this.#tryShared(destination, done);
-        if (rr.ok && rr.value === false) (globalThis as any).__hw4log?.(`STALE completion token=${permit.token.slice(0, 8)} ok=${ok} cacheRev=${this.#cache.get(destination)?.revision} rec=${JSON.stringify(this.#cache.get(destination)?.record)}`);
-        if (rr.ok) return;
+        if ((await this.#tryShared(destination, done)).ok) return;
       }
       // The permit's store is not the one in use: its reservation is gone (local, merged) or unreachable
       // (shared, it lapses at expiry). Successes are dropped; failures still count, pessimistically.
       if (ok) return;
-      const one = (r: BreakerRecord | null, nowMs: number) => addFailures(r, this.#o.rules, nowMs, 1);
+      const one = (r: BreakerRecord | null, nowMs: number) => addFailures(r, this.#o.rules, nowMs, 1, permit.token);
       if (this.#mode === "shared" && (await this.#tryShared(destination, one)).ok) return;
       this.#seedLocal(destination);
       await this.#mutate(this.#local, destination, one);
@@ -141,7 +140,7 @@ export class DistributedBreaker {
       } catch (e) {
         if (!(e instanceof DeliveryError && e.code === DeliveryErrorCode.StoreUnavailable)) throw e;
         this.#cache.delete(destination);
-        (globalThis as any).__hw4log?.(`store failure ${e.message} consecutive=${this.#storeFailures + 1}`);
+        this.#o.onStoreError(destination, e);
         if (++this.#storeFailures >= this.#o.fallbackAfterFailures) this.#enterFallback();
       }
     }
@@ -162,9 +161,14 @@ export class DistributedBreaker {
       const nowMs = this.#o.clock.nowMs();
       const step = fn(cur?.record ?? null, nowMs);
       if (step.next === null) {
-        if (!fromCache) return step.result;
-        cur = undefined; // a decision without a write must rest on a fresh read, not on our cache
-        continue;
+        if (fromCache) {
+          cur = undefined; // a decision without a write must rest on a fresh read, not on our cache
+          continue;
+        }
+        // A change without a write is a replay: this operation's earlier write landed, but its answer was
+        // lost (timeout), so its transition was not reported yet. Report it now, once.
+        if (step.change !== null) this.#o.onTransition({ destination, ...step.change, atMs: nowMs, nodeId: this.#o.nodeId, store: store.kind });
+        return step.result;
       }
       const revision = cur === null ? await store.create(destination, step.next) : await store.update(destination, step.next, cur.revision);
       if (revision === null) {
@@ -202,6 +206,7 @@ export class DistributedBreaker {
     if (this.#mode === "local") return;
     this.#mode = "local";
     this.#local.clear();
+    this.#mergeTokens.clear();
     this.#o.onModeChange("local");
     this.#scheduleProbe();
   }
@@ -231,8 +236,10 @@ export class DistributedBreaker {
             const local = this.#local.getSync(destination);
             if (local === null) return;
             this.#cache.delete(destination);
-            await this.#mutate(shared, destination, (r, nowMs) => mergeLocal(r, local.record, this.#o.rules, nowMs));
+            const token = this.#mergeToken(destination, local.revision);
+            await this.#mutate(shared, destination, (r, nowMs) => mergeLocal(r, local.record, this.#o.rules, nowMs, token));
             this.#local.delete(destination);
+            this.#mergeTokens.delete(destination);
           });
         }
         // No await between this check and the switch: no local decision can slip in unmerged.
@@ -248,6 +255,18 @@ export class DistributedBreaker {
     }
     this.#scheduleProbe();
     return false;
+  }
+
+  /**
+   * The merge of one local record keeps its token across reconcile attempts, so a merge whose write landed
+   * but timed out is recognised (not added twice) by the next attempt; a local record changed since gets a new one.
+   */
+  #mergeToken(destination: string, localRevision: number): string {
+    const known = this.#mergeTokens.get(destination);
+    if (known !== undefined && known.localRevision === localRevision) return known.token;
+    const token = Buffer.from(this.#o.random.bytes(16)).toString("hex");
+    this.#mergeTokens.set(destination, { localRevision, token });
+    return token;
   }
 
   /** Runs `fn` after every earlier operation on `destination` from this node settled. */

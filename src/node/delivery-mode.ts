@@ -128,7 +128,6 @@ export async function startDeliveryMode(o: DeliveryModeOptions): Promise<Deliver
       shared = await withRetries(() => KvBreakerStore.open(conn, { replicas: c.replicas, clock }), clock);
     }
 
-    (globalThis as any).__hw4log = (m: string) => log.warn({ hw4: m, t: Date.now() % 100000 }, "HW4");
     const breaker = new DistributedBreaker({
       nodeId: config.cluster.nodeId,
       shared,
@@ -138,6 +137,9 @@ export async function startDeliveryMode(o: DeliveryModeOptions): Promise<Deliver
       onTransition: (t: BreakerTransition) => {
         metrics.breakerTransition(t);
         log.info({ destination: t.destination, from: t.from, to: t.to, reason: t.reason, failures: t.failures, store: t.store }, "delivery: breaker transition");
+      },
+      onStoreError: (destination, err) => {
+        log.info({ destination, err: err.message }, "delivery: breaker store call failed; retrying");
       },
       onModeChange: (mode) => {
         metrics.breakerMode(mode);
@@ -204,7 +206,7 @@ export async function startDeliveryMode(o: DeliveryModeOptions): Promise<Deliver
           });
 
     let stopping: Promise<void> | undefined;
-    log.info({ mode: cluster === null ? "single" : "cluster", breaker: breaker.mode, coalesceMs: d.webhookCoalesceMs }, "delivery pipeline started");
+    log.info({ mode: cluster === null ? "single" : "cluster", breaker: breaker.mode, breakerCas: shared?.casMode ?? null, coalesceMs: d.webhookCoalesceMs }, "delivery pipeline started");
     return {
       outbound: events,
       webhooks,
