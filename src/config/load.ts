@@ -72,6 +72,7 @@ export function loadConfig(env: Record<string, string | undefined>, opts: LoadCo
       mailboxMaxBytes: v.MAILBOX_MAX_BYTES,
       messageTtlSeconds: v.MESSAGE_TTL_SECONDS,
       replayWindowSeconds: v.REPLAY_WINDOW_SECONDS,
+      memorySoftLimitBytes: v.MEMORY_SOFT_LIMIT_BYTES,
     },
     mediation: { policy: v.MEDIATION_POLICY, allowlist: [...v.MEDIATION_ALLOWLIST] },
     admin: { token: v.ADMIN_TOKEN === null ? null : new Secret(v.ADMIN_TOKEN) },

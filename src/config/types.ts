@@ -31,6 +31,7 @@ export interface Config {
     readonly mailboxMaxBytes: number;
     readonly messageTtlSeconds: number;
     readonly replayWindowSeconds: number;
+    readonly memorySoftLimitBytes: number;
   };
   readonly mediation: {
     readonly policy: "open" | "allowlist";

@@ -74,6 +74,12 @@ export const CONFIG_VARS = {
     max: 1024 * GiB,
     default: 100 * MiB,
   }),
+  MEMORY_SOFT_LIMIT_BYTES: byteSize({
+    doc: "Resident memory above which the node runs a full garbage collection (at most every 5 s): Bun's heap otherwise grows lazily with garbage.",
+    min: 32 * MiB,
+    max: 1024 * GiB,
+    default: 128 * MiB,
+  }),
   MESSAGE_TTL_SECONDS: integer({
     doc: "How long a queued message is kept before it expires undelivered.",
     min: MINUTE,

@@ -19,6 +19,7 @@ import { startClusterMode, type ClusterMode } from "./cluster-mode.ts";
 import { prometheusDeliveryMetrics } from "./delivery-metrics.ts";
 import { hooksFromClusterStatus, startDeliveryMode, type DeliveryMode } from "./delivery-mode.ts";
 import { ExpirySweep } from "./expiry-sweep.ts";
+import { MemoryGovernor } from "./memory-governor.ts";
 import { createNodeMetrics, timedMailbox } from "./metrics-wiring.ts";
 import { tracedReceiver } from "../transport/traced-receiver.ts";
 
@@ -112,6 +113,9 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
     const lag = new LagMonitor({ clock });
     lag.start();
     cleanup.push(() => lag.stop());
+    const memory = new MemoryGovernor({ clock, softLimitBytes: config.limits.memorySoftLimitBytes });
+    memory.start();
+    cleanup.push(() => memory.stop());
     const checks: HealthCheck[] = [
       diskCheck(config.storage.dataDir, opts.minFreeDiskBytes ?? 64 * 1024 * 1024),
       eventLoopCheck(lag, opts.maxEventLoopLagMs ?? 1000),

@@ -25,6 +25,7 @@ describe("defaults", () => {
         mailboxMaxBytes: 100 * 1024 * 1024,
         messageTtlSeconds: 7 * 24 * 3600,
         replayWindowSeconds: 3600,
+        memorySoftLimitBytes: 128 * 1024 * 1024,
       },
       mediation: { policy: "open", allowlist: [] },
       admin: { token: null },
