@@ -137,6 +137,12 @@ export class PartitionHost {
    * messages-received: remove locally, then delete the messages from the stream. Resolves only once the
    * stream deletions are acknowledged, so a confirmed message cannot come back after a failover. If they
    * fail, the ids stay tracked and a retry of the same messages-received confirms them.
+   *
+   * The lease is checked again once the deletions are acknowledged. Until our serve deadline no other node can
+   * hold the partition, so deletions acknowledged before it are applied before any new owner rebuilds. Acknowledged
+   * later (slow stream, held link, handover), a new owner may already have rebuilt with these messages and would
+   * deliver them again after we told the client they were gone: then we answer "not owner" and the client's retry
+   * confirms them through the new owner, whose cache is the one that counts.
    */
   async remove(mailbox: string, ids: readonly string[]): Promise<number> {
     this.#assertServing();
@@ -157,6 +163,7 @@ export class PartitionHost {
         throw new ClusterError(ClusterErrorCode.Unavailable, "could not confirm messages in the stream; retry", { cause: e });
       }
     }
+    if (seqs.length > 0) this.#assertServing();
     for (const id of done) this.#applied.delete(id);
     if (removed > 0) this.#o.onUsageChanged?.(mailbox);
     return removed;

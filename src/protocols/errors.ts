@@ -81,7 +81,14 @@ export function toProtocolError(e: unknown): ProtocolError {
     return new ProtocolError(Problems.invalidMessage, ["out of bounds"], { cause: e });
   }
   if (e instanceof ActorError && e.retryable) return new ProtocolError(Problems.unavailable, [], { cause: e, retryable: true });
+  // Any other error that says a retry can succeed (e.g. the delivery queue or the cluster while NATS is
+  // away) is a retryable 503, not an internal error: the sender should try again, nothing was lost.
+  if (isRetryable(e)) return new ProtocolError(Problems.unavailable, [], { cause: e, retryable: true });
   return new ProtocolError(Problems.internal, [], { cause: e });
+}
+
+function isRetryable(e: unknown): boolean {
+  return typeof e === "object" && e !== null && (e as { retryable?: unknown }).retryable === true;
 }
 
 /** Shorthand for handlers validating a body: throws invalidMessage naming the field. */

@@ -59,7 +59,9 @@ async function partitionedFromNats(fault: "cut" | "blackhole", victimOf: Recipie
     expect((await clusterStatus(victim)).owned.filter((o) => o.serving)).toEqual([]);
 
     // Confirm some messages while partitioned: they must not come back when the outbox relays.
-    const confirmedEarly = await drainMailbox(survivors[0]!, victimOf);
+    // Bounded: the load keeps forwarding to this mailbox, so "until empty" would race it (a round finding it empty
+    // needs a gap in arrivals; under load that took from 0.1 s to over 45 s and timed the test out).
+    const confirmedEarly = await drainMailbox(survivors[0]!, victimOf, { maxRounds: 5 });
     const outboxAtHeal = (await clusterStatus(victim)).outbox.size;
 
     const ackedAtHeal = load.stats.acked.size;

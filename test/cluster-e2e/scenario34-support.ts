@@ -235,16 +235,21 @@ export function forwardLoad(o: {
   };
 }
 
-/** Picks up everything for `r` through `via` (delivery + messages-received in rounds); returns the contents. */
-export async function drainMailbox(via: ClusterNode, r: Recipient): Promise<string[]> {
+/**
+ * Picks up everything for `r` through `via` (delivery + messages-received in rounds); returns the contents.
+ * "Everything" means until a round finds the mailbox empty, which only terminates once forwards to `r` stop:
+ * under a live load each round finds the few that arrived meanwhile. With the load running pass `maxRounds`.
+ */
+export async function drainMailbox(via: ClusterNode, r: Recipient, opts: { maxRounds?: number } = {}): Promise<string[]> {
   const out: string[] = [];
-  for (;;) {
+  for (let round = 0; round < (opts.maxRounds ?? Infinity); round++) {
     const got = await deliver(via.ref, r, 100, { underLoad: true });
     if (got.length === 0) return out;
     out.push(...got.map(contentOf));
     const ack = await received(via.ref, r, got.map((d) => d.storedId));
     expect(ack.type).toContain("status");
   }
+  return out;
 }
 
 /** Every acknowledged forward delivered exactly once; nothing delivered that was never sent. */

@@ -94,3 +94,13 @@ describe("protocol helpers", () => {
     });
   });
 });
+
+describe("toProtocolError: retryable errors", () => {
+  test("an unknown error type that says retryable becomes a retryable 503-class problem, not internal", async () => {
+    const { toProtocolError, Problems } = await import("../../src/protocols/errors.ts");
+    const retryable = Object.assign(new Error("queue unreachable"), { retryable: true });
+    expect(toProtocolError(retryable).problem).toBe(Problems.unavailable);
+    expect(toProtocolError(retryable).retryable).toBe(true);
+    expect(toProtocolError(new Error("boom")).problem).toBe(Problems.internal);
+  });
+});
