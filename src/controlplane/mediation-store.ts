@@ -8,6 +8,7 @@ import { FallbackBreaker, type ControlPlaneMode } from "./breaker.ts";
 import { decodeKeyOwner, encodeKeyOwner, encodeMediation, MAX_VALUE_BYTES } from "./codec.ts";
 import { isCasConflict, withTimeout } from "./kv-call.ts";
 import { openKvBucket, OPEN_BUCKET_TIMEOUT_FACTOR } from "./kv-bucket.ts";
+import { KvCas, KvCasConflictError } from "./kv-cas.ts";
 import { mediationKey, recipientKey } from "./keys.ts";
 import { MediationCache, type CacheEvent } from "./mediation-cache.ts";
 import { resolveMediationOptions, type MediationStoreOptions, type ResolvedMediationOptions } from "./options.ts";
@@ -50,6 +51,8 @@ export interface ControlPlaneStats {
  */
 export class KvMediationStore implements MediationStore {
   readonly #kv: KV;
+  /** Key ownership writes (k.*): true CAS even on nats-server < 2.9.21 (see KvCas). */
+  readonly #cas: KvCas;
   readonly #o: ResolvedMediationOptions;
   readonly #cache = new MediationCache();
   readonly #breaker: FallbackBreaker;
@@ -74,7 +77,15 @@ export class KvMediationStore implements MediationStore {
     } catch (e) {
       throw unavailable("cannot open the mediation bucket", e);
     }
-    const store = new KvMediationStore(nc, kv, o);
+    let cas: KvCas;
+    try {
+      cas = await withTimeout(o.clock, o.kvTimeoutMs * OPEN_BUCKET_TIMEOUT_FACTOR, () =>
+        KvCas.open(nc, kv, { bucket: o.bucket, mode: o.cas, clock: o.clock, callTimeoutMs: o.kvTimeoutMs }),
+      );
+    } catch (e) {
+      throw unavailable("cannot open the mediation bucket", e);
+    }
+    const store = new KvMediationStore(nc, kv, cas, o);
     if (!(await store.#watcher.whenReady(o.kvTimeoutMs * OPEN_TIMEOUT_FACTOR))) {
       await store.close();
       throw unavailable("mediation cache did not load in time");
@@ -82,8 +93,9 @@ export class KvMediationStore implements MediationStore {
     return store;
   }
 
-  private constructor(nc: NatsConnection, kv: KV, o: ResolvedMediationOptions) {
+  private constructor(nc: NatsConnection, kv: KV, cas: KvCas, o: ResolvedMediationOptions) {
     this.#kv = kv;
+    this.#cas = cas;
     this.#o = o;
     this.#breaker = new FallbackBreaker({ ...o, name: "mediations", probe: () => kv.status() });
     this.#watcher = new KvWatcher(kv, this.#cache, this.#breaker, o);
@@ -290,7 +302,7 @@ export class KvMediationStore implements MediationStore {
       this.#breaker.success(started);
       return v;
     } catch (e) {
-      if (isCasConflict(e)) {
+      if (isCasConflict(e) || e instanceof KvCasConflictError) {
         this.#breaker.success(started);
         throw e;
       }
@@ -302,19 +314,19 @@ export class KvMediationStore implements MediationStore {
   /** Put if the key's last revision is `previous` (0 = absent); undefined on a CAS conflict. */
   async #casPut(key: string, value: Uint8Array, previous: number): Promise<number | undefined> {
     try {
-      return await this.#call(() => this.#kv.put(key, value, { previousSeq: previous }));
+      return await this.#call(() => this.#cas.put(key, value, previous, this.#o.kvTimeoutMs));
     } catch (e) {
-      if (isCasConflict(e)) return undefined;
+      if (isCasConflict(e) || e instanceof KvCasConflictError) return undefined;
       throw e;
     }
   }
 
   async #casDelete(key: string, previous: number): Promise<boolean> {
     try {
-      await this.#call(() => this.#kv.delete(key, { previousSeq: previous }));
+      await this.#call(() => this.#cas.delete(key, previous, this.#o.kvTimeoutMs));
       return true;
     } catch (e) {
-      if (isCasConflict(e)) return false;
+      if (isCasConflict(e) || e instanceof KvCasConflictError) return false;
       throw e;
     }
   }

@@ -1,5 +1,6 @@
 // Control-plane options (KV buckets, timeouts, fallback thresholds): defaults and bounds, checked once at construction.
 import type { Clock } from "../runtime/clock.ts";
+import type { KvCasMode } from "./kv-cas.ts";
 import { systemClock } from "../runtime/clock.ts";
 import { StorageError, StorageErrorCode } from "../storage/errors.ts";
 
@@ -28,6 +29,8 @@ export interface MediationStoreOptions extends FallbackOptions {
   maxBucketBytes?: number;
   /** In fallback mode, cached entries are served while the cache was last in sync at most this long ago. */
   fallbackMaxStalenessMs?: number;
+  /** How key ownership writes are made conditional (see KvCas). Default "auto": stream-level CAS before 2.9.21. */
+  cas?: KvCasMode;
 }
 
 export interface ReplayGuardOptions extends FallbackOptions {
@@ -53,6 +56,7 @@ export type ResolvedMediationOptions = ResolvedFallback & {
   replicas: number;
   maxBucketBytes: number;
   fallbackMaxStalenessMs: number;
+  cas: KvCasMode;
 };
 
 export type ResolvedReplayOptions = ResolvedFallback & {
@@ -79,6 +83,12 @@ function bucketName(value: string | undefined, fallback: string): string {
   return v;
 }
 
+function casMode(v: KvCasMode | undefined): KvCasMode {
+  if (v === undefined) return "auto";
+  if (v !== "auto" && v !== "subject" && v !== "stream") throw new StorageError(StorageErrorCode.InvalidArgument, "cas must be auto, subject or stream");
+  return v;
+}
+
 function resolveFallback(o: FallbackOptions): ResolvedFallback {
   return {
     kvTimeoutMs: bounded(o.kvTimeoutMs, 500, 10, 60_000, "kvTimeoutMs"),
@@ -96,6 +106,7 @@ export function resolveMediationOptions(o: MediationStoreOptions = {}): Resolved
     replicas: bounded(o.replicas, 3, 1, 5, "replicas"),
     maxBucketBytes: bounded(o.maxBucketBytes, 256 * 1024 * 1024, 1024 * 1024, 2 ** 40, "maxBucketBytes"),
     fallbackMaxStalenessMs: bounded(o.fallbackMaxStalenessMs, 30_000, 0, 24 * 3600_000, "fallbackMaxStalenessMs"),
+    cas: casMode(o.cas),
   };
 }
 

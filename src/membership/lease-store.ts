@@ -1,8 +1,9 @@
 // Lease storage interface (a KV with create / compare-and-swap / TTL) and its NATS KV implementation.
 import type { NatsConnection } from "@nats-io/transport-node";
-import { JetStreamApiError } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { openKvBucket } from "../controlplane/kv-bucket.ts";
+import { isCasConflict } from "../controlplane/kv-call.ts";
+import { KvCas, KvCasConflictError, KvCasUnavailableError, type KvCasMode } from "../controlplane/kv-cas.ts";
 import { decode, encode } from "@msgpack/msgpack";
 import type { Clock } from "../runtime/clock.ts";
 import { systemClock } from "../runtime/clock.ts";
@@ -69,6 +70,13 @@ export interface LeaseBucketOptions {
   leaseTtlMs: number;
   /** Default 3; 1 for single-server tests. */
   replicas?: number;
+  /**
+   * How writes are made conditional (see KvCas): default "auto" = a stream-level CAS on nats-server < 2.9.21,
+   * whose per-key CAS lets concurrent writers of one revision all win on a replicated bucket (two owners).
+   */
+  cas?: KvCasMode;
+  /** Stream-mode attempts per write when writes to other partitions keep moving the stream (default 16). */
+  maxCasAttempts?: number;
   clock?: Clock;
 }
 
@@ -77,33 +85,51 @@ export interface LeaseBucketOptions {
  * starting cluster creates it at once (see openKvBucket).
  */
 export async function openNatsLeaseStore(nc: NatsConnection, opts: LeaseBucketOptions): Promise<NatsLeaseStore> {
-  const spec = { bucket: opts.bucket ?? "haven_leases", ttlMs: opts.leaseTtlMs, history: 1, replicas: opts.replicas ?? 3 };
-  const kv = await openKvBucket(nc, spec, { callTimeoutMs: 5000 });
-  return new NatsLeaseStore(kv, opts.clock ?? systemClock);
+  const bucket = opts.bucket ?? "haven_leases";
+  const spec = { bucket, ttlMs: opts.leaseTtlMs, history: 1, replicas: opts.replicas ?? 3 };
+  const kv = await openKvBucket(nc, spec, { callTimeoutMs: CALL_TIMEOUT_MS });
+  const clock = opts.clock ?? systemClock;
+  const cas = await KvCas.open(nc, kv, { bucket, mode: opts.cas ?? "auto", maxAttempts: opts.maxCasAttempts ?? 16, clock, callTimeoutMs: CALL_TIMEOUT_MS });
+  return new NatsLeaseStore(kv, cas, clock);
 }
 
+/** Bound of one NATS request (each store call also has the caller's, usually shorter, deadline). */
+const CALL_TIMEOUT_MS = 5000;
+
+/**
+ * Every write (create, renew, release) goes through KvCas, so it is a true compare-and-swap on every
+ * server version: a lease can be won by one node only, and a stale holder's renewal cannot succeed
+ * after the key moved. Revisions returned are the key's real revisions (stream sequences) in both
+ * modes, so epochs keep their meaning.
+ */
 export class NatsLeaseStore implements LeaseStore {
   constructor(
     readonly kv: KV,
+    readonly cas: KvCas,
     private readonly clock: Clock,
   ) {}
 
+  /** "stream" on servers before 2.9.21. */
+  get casMode(): "subject" | "stream" {
+    return this.cas.mode;
+  }
+
   create(key: string, value: Uint8Array, timeoutMs: number): Promise<number> {
-    return this.#guard(this.kv.create(key, value), timeoutMs);
+    return this.#guard(this.cas.create(key, value, timeoutMs), timeoutMs);
   }
 
   update(key: string, value: Uint8Array, revision: number, timeoutMs: number): Promise<number> {
-    return this.#guard(this.kv.update(key, value, revision, timeoutMs), timeoutMs);
+    if (!Number.isSafeInteger(revision) || revision < 1) return Promise.reject(new RangeError("update needs the revision to replace"));
+    return this.#guard(this.cas.put(key, value, revision, timeoutMs), timeoutMs);
   }
 
-  delete(key: string, revision: number, timeoutMs: number): Promise<void> {
-    return this.#guard(this.kv.delete(key, { previousSeq: revision }), timeoutMs);
+  async delete(key: string, revision: number, timeoutMs: number): Promise<void> {
+    await this.#guard(this.cas.delete(key, revision, timeoutMs), timeoutMs);
   }
 
-  async get(key: string, timeoutMs: number): Promise<{ value: Uint8Array; revision: number } | null> {
-    const e = await this.#guard(this.kv.get(key), timeoutMs);
-    if (!e || e.operation !== "PUT") return null;
-    return { value: e.value, revision: e.revision };
+  /** Read from the stream leader: a replica's direct get may still show a lease that was deleted or replaced. */
+  get(key: string, timeoutMs: number): Promise<{ value: Uint8Array; revision: number } | null> {
+    return this.#guard(this.cas.read(key), timeoutMs);
   }
 
   /** Maps CAS failures to LeaseConflictError and bounds the wait (the client buffers while disconnected). */
@@ -117,8 +143,8 @@ export class NatsLeaseStore implements LeaseStore {
         },
         (err: unknown) => {
           this.clock.clearTimeout(timer);
-          if (isConflict(err)) reject(new LeaseConflictError("lease revision conflict", { cause: err }));
-          else if (isUnavailable(err)) reject(new LeaseTimeoutError("lease store unavailable", { cause: err }));
+          if (err instanceof KvCasConflictError || isCasConflict(err)) reject(new LeaseConflictError("lease revision conflict", { cause: err }));
+          else if (err instanceof KvCasUnavailableError || isUnavailable(err)) reject(new LeaseTimeoutError("lease store unavailable", { cause: err }));
           else reject(err);
         },
       );
@@ -131,9 +157,4 @@ const UNAVAILABLE = new Set(["TimeoutError", "NoRespondersError", "ClosedConnect
 
 function isUnavailable(err: unknown): boolean {
   return err instanceof Error && UNAVAILABLE.has(err.name);
-}
-
-/** JetStream "wrong last sequence" (10071) is the CAS failure of create/update/delete. */
-function isConflict(err: unknown): boolean {
-  return err instanceof JetStreamApiError && (err.code === 10071 || err.code === 10164);
 }
