@@ -66,7 +66,7 @@ function randomString(rng: Rng, maxLen: number): string {
 
 function randomJson(rng: Rng, depth = 0): Json {
   const k = rng.int(depth > 2 ? 4 : 6);
-  if (k === 0) return rng.pick(DICTIONARY);
+  if (k === 0) return structuredClone(rng.pick(DICTIONARY)); // a copy: shared dictionary objects would let a later edit build a cycle
   if (k === 1) return rng.int(2 ** 31) - 2 ** 30;
   if (k === 2) return randomString(rng, 24);
   if (k === 3) return rng.bool();
@@ -116,7 +116,7 @@ function mutateTree(rng: Rng, root: Obj): string {
       else delete s.parent[s.key as string];
       return "delete";
     case 1: // type swap / dictionary value
-      (s.parent as Record<string | number, Json>)[s.key] = rng.bool() ? rng.pick(DICTIONARY) : randomJson(rng);
+      (s.parent as Record<string | number, Json>)[s.key] = rng.bool() ? structuredClone(rng.pick(DICTIONARY)) : randomJson(rng);
       return "replace";
     case 2: // bit flip inside a base64url member
       if (typeof value === "string" && B64_FIELDS.has(String(s.key))) {
