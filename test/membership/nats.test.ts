@@ -76,7 +76,7 @@ describe("membership over real NATS", () => {
     a.m.stop(false);
     b.m.stop(false);
     c.m.stop(false);
-  }, 10_000);
+  }, 30_000);
 
   test("a falsely suspected member refutes with a higher incarnation", async () => {
     const a = await member("ra");
@@ -93,7 +93,7 @@ describe("membership over real NATS", () => {
     expect(v.live).toEqual(["ra", "rb"]);
     a.m.stop(false);
     b.m.stop(false);
-  }, 10_000);
+  }, 30_000);
 });
 
 describe("leases over real NATS KV", () => {
@@ -147,7 +147,7 @@ describe("leases over real NATS KV", () => {
     } finally {
       proxy.close();
     }
-  }, 15_000);
+  }, 30_000);
 
   test("graceful handover deletes the key: the next owner need not wait for the (long) TTL", async () => {
     const ncA = await conn();
@@ -171,5 +171,5 @@ describe("leases over real NATS KV", () => {
     expect(order).toEqual(["a+", "a-", "b+"]);
     await b.stop();
     expect(order).toEqual(["a+", "a-", "b+", "b-"]);
-  }, 5_000);
+  }, 30_000);
 });
