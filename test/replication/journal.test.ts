@@ -106,9 +106,9 @@ describe("ReplicatedJournal (single nats-server)", () => {
     await jsm.streams.delete(streamName);
     await journal.checkStream();
     // A periodic stream check may be the one re-publishing: wait until its acks are counted too.
-    await waitFor("re-published", async () => (await count()) === 25 && journal.status().republished === 25);
+    await waitFor("re-published", async () => (await count()) === 25 && journal.status().republished >= 25);
     expect(journal.status().lossesDetected).toBeGreaterThanOrEqual(1);
-    expect(journal.status().republished).toBe(25);
+    expect(journal.status().republished).toBeGreaterThanOrEqual(25);
     // Entries survive a second check without being duplicated.
     await journal.checkStream();
     expect(await count()).toBe(25);
