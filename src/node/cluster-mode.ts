@@ -204,19 +204,36 @@ export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMo
     cleanup.push(() => ownership.stop());
     cleanup.push(() => leases.stop());
 
-    // A replica that failed (consumer lost, stream recreated) is rebuilt while its lease is still held.
+    // A replica that failed (consumer lost, stream recreated) is rebuilt while its lease is still held. A rebuild
+    // that fails (NATS unreachable, no stream leader yet) stays pending and is retried on every pass: the partition
+    // is no longer in `hosts` then, so without this record nothing would ever serve it again while we hold it.
+    const rebuildPending = new Map<number, number>(); // partition -> epoch
     let repairTimer: TimerHandle | null = null;
     const repair = async (): Promise<void> => {
-      for (const [p, host] of hosts) {
-        if (!host.failed || leases.holds(p) !== host.epoch) continue;
+      for (const [p, host] of [...hosts]) {
+        if (!host.failed || leases.holds(p) !== host.epoch || hosts.get(p) !== host) continue;
         log.warn({ partition: p }, "cluster: rebuilding a failed partition replica");
         hosts.delete(p);
+        rebuildPending.set(p, host.epoch);
         await host.close();
+      }
+      for (const [p, epoch] of [...rebuildPending]) {
+        // Lost meanwhile, or gained again at a newer epoch (onGained opened its own host): nothing to rebuild.
+        if (leases.holds(p) !== epoch || hosts.has(p)) {
+          rebuildPending.delete(p);
+          continue;
+        }
+        let host: PartitionHost;
         try {
-          if (leases.holds(p) === host.epoch) hosts.set(p, await openHost(p, host.epoch));
+          host = await openHost(p, epoch);
         } catch (err) {
           log.warn({ partition: p, err: err instanceof Error ? err.name : "unknown" }, "cluster: rebuild failed; retrying");
+          continue;
         }
+        rebuildPending.delete(p);
+        // Checked after the (long) open: the lease may have moved on while the cache was rebuilt.
+        if (leases.holds(p) === epoch && !hosts.has(p)) hosts.set(p, host);
+        else await host.close();
       }
     };
     const scheduleRepair = (): void => {

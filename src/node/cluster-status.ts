@@ -15,7 +15,11 @@ export interface ClusterStatus {
   partitions: number;
   live: readonly string[];
   members: { nodeId: string; state: string; incarnation: number; url: string; load: NodeLoad }[];
-  owned: { partition: number; epoch: number; serving: boolean }[];
+  /**
+   * `appliedSeq`: highest stream seq applied to the partition's cache (0 while no host); `consumerRestarts`: stalled
+   * consumers its watchdog reopened. Comparing appliedSeq with the subject's last stream seq shows a lagging owner.
+   */
+  owned: { partition: number; epoch: number; serving: boolean; appliedSeq: number; consumerRestarts: number }[];
   load: NodeLoad;
   outbox: { size: number; degraded: boolean; replicated: number; journaled: number; relayed: number };
   controlPlane: { mode: string; fallback: boolean; edgeFallbackTriggered: number; cacheMissRate: number; replayMode: string };
@@ -54,7 +58,10 @@ export function clusterStatus(s: ClusterStatusSources): ClusterStatus {
     partitions: s.partitions,
     live: view.live,
     members: view.members.map((m) => ({ nodeId: m.nodeId, state: m.state, incarnation: m.incarnation, url: m.url, load: m.load })),
-    owned: s.leases.owned().map(({ partition, epoch }) => ({ partition, epoch, serving: s.hosts.get(partition)?.serving === true })),
+    owned: s.leases.owned().map(({ partition, epoch }) => {
+      const h = s.hosts.get(partition)?.status();
+      return { partition, epoch, serving: h?.serving === true, appliedSeq: h?.appliedSeq ?? 0, consumerRestarts: h?.consumerRestarts ?? 0 };
+    }),
     load: s.load,
     outbox: { size: j.outboxSize, degraded: j.degraded, replicated: j.replicated, journaled: j.journaled, relayed: j.relayed },
     controlPlane: {

@@ -49,6 +49,13 @@ export interface PartitionReplicaOptions {
    * last received seq + 1. Default 2000, 100..600000.
    */
   stallTimeoutMs?: number;
+  /**
+   * JetStream API timeout of the watchdog's probe and of each attempt to reopen a stalled consumer; default
+   * min(requestTimeoutMs, max(1000, stallCheckIntervalMs)), 50..120000. Short on purpose: while the stream elects
+   * a new leader these requests go unanswered, and waiting the full requestTimeoutMs for each one delayed the
+   * repair past the 2 s stall timeout by several seconds.
+   */
+  probeTimeoutMs?: number;
 }
 
 export interface ReplicaStatus {
@@ -77,9 +84,12 @@ export class PartitionReplica {
     requestTimeoutMs: number;
     stallCheckIntervalMs: number;
     stallTimeoutMs: number;
+    probeTimeoutMs: number;
   };
   private readonly tombstones: Tombstones;
   private jsm: JetStreamManager | null = null;
+  /** Same API with probeTimeoutMs: the watchdog's "behind" question. */
+  private probeJsm: JetStreamManager | null = null;
   private messages: ConsumerMessages | null = null;
   private state: "new" | "open" | "closed" = "new";
   private partitionNo = -1;
@@ -111,7 +121,15 @@ export class PartitionReplica {
       requestTimeoutMs: boundedInt(options.requestTimeoutMs, 5000, 100, 120_000, "requestTimeoutMs"),
       stallCheckIntervalMs: boundedInt(options.stallCheckIntervalMs, 1000, 50, 60_000, "stallCheckIntervalMs"),
       stallTimeoutMs: boundedInt(options.stallTimeoutMs, 2000, 100, 600_000, "stallTimeoutMs"),
+      probeTimeoutMs: 0,
     };
+    this.o.probeTimeoutMs = boundedInt(
+      options.probeTimeoutMs,
+      Math.min(this.o.requestTimeoutMs, Math.max(1000, this.o.stallCheckIntervalMs)),
+      50,
+      120_000,
+      "probeTimeoutMs",
+    );
     this.tombstones = options.tombstones ?? new Tombstones(
       boundedInt(options.tombstoneTtlMs, 300_000, 0, 86_400_000, "tombstoneTtlMs"),
       boundedInt(options.maxTracked, 1_000_000, 1, 100_000_000, "maxTracked"),
@@ -158,11 +176,12 @@ export class PartitionReplica {
     const subject = mailSubject(partition);
     try {
       this.jsm = await jetstreamManager(this.nc, { timeout: this.o.requestTimeoutMs, checkAPI: false });
+      this.probeJsm = await jetstreamManager(this.nc, { timeout: this.o.probeTimeoutMs, checkAPI: false });
       // The target: the last record of this partition now. Everything up to it must be applied before serving.
       const last = await this.jsm.streams.getMessage(this.o.streamName, { last_by_subj: subject });
       this.targetSeq = last?.seq ?? 0;
       if (this.targetSeq === 0) this.markCaughtUp();
-      this.messages = await this.openConsumer(0);
+      this.messages = await this.openConsumer(0, this.o.requestTimeoutMs);
     } catch (e) {
       this.state = "closed";
       throw natsError("could not open the partition replica", e);
@@ -185,9 +204,9 @@ export class PartitionReplica {
    * consumer info that cannot be answered, so the stream (R3) survives but this consumer stalls. The
    * progress watchdog reopens it through this method.
    */
-  private async openConsumer(afterSeq: number): Promise<ConsumerMessages> {
+  private async openConsumer(afterSeq: number, timeoutMs: number): Promise<ConsumerMessages> {
     const subject = mailSubject(this.partitionNo);
-    const js = jetstream(this.nc, { timeout: this.o.requestTimeoutMs });
+    const js = jetstream(this.nc, { timeout: timeoutMs });
     const consumer = await js.consumers.get(
       this.o.streamName,
       afterSeq === 0
@@ -201,8 +220,8 @@ export class PartitionReplica {
 
   /** True if the subject holds a record past what the consumer handed us; rejects if the stream cannot tell. */
   private async subjectAhead(): Promise<boolean> {
-    if (this.state !== "open" || this.jsm === null || this.restartRequested || this.applyBlocked) return false;
-    const last = await this.jsm.streams.getMessage(this.o.streamName, { last_by_subj: mailSubject(this.partitionNo) });
+    if (this.state !== "open" || this.probeJsm === null || this.restartRequested || this.applyBlocked) return false;
+    const last = await this.probeJsm.streams.getMessage(this.o.streamName, { last_by_subj: mailSubject(this.partitionNo) });
     return (last?.seq ?? 0) > this.receivedSeq;
   }
 
@@ -343,13 +362,17 @@ export class PartitionReplica {
 
   /**
    * The current consumer ended: if the watchdog asked for it, open the next one from receivedSeq + 1,
-   * retrying (paced by the check interval) while JetStream elects leaders; otherwise null (run() fails).
+   * retrying while JetStream elects leaders; otherwise null (run() fails). Attempts start at most once per check
+   * interval, and each waits for an answer no longer than max(probe, stall) timeout (bounded by requestTimeoutMs),
+   * so an unanswered attempt during an election costs seconds less than a full API timeout.
    */
   private async reopenIfRequested(): Promise<ConsumerMessages | null> {
     if (!this.restartRequested) return null;
+    const attemptTimeoutMs = Math.min(this.o.requestTimeoutMs, Math.max(this.o.probeTimeoutMs, this.o.stallTimeoutMs));
     for (let attempt = 1; this.state === "open"; attempt++) {
+      const startedMs = this.o.clock.monotonicMs();
       try {
-        const next = await this.openConsumer(this.receivedSeq);
+        const next = await this.openConsumer(this.receivedSeq, attemptTimeoutMs);
         if (this.state !== "open") {
           await next.close().catch(() => {});
           return null;
@@ -360,7 +383,8 @@ export class PartitionReplica {
         return next;
       } catch (e) {
         this.o.log?.warn({ err: e, partition: this.partitionNo, attempt }, "replication: could not reopen the partition consumer; retrying");
-        await sleep(this.o.clock, this.o.stallCheckIntervalMs);
+        const waitMs = this.o.stallCheckIntervalMs - (this.o.clock.monotonicMs() - startedMs);
+        if (waitMs > 0) await sleep(this.o.clock, waitMs);
       }
     }
     return null;

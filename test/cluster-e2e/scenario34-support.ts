@@ -277,6 +277,46 @@ export async function streamLeftovers(natsUrls: readonly string[], stream: strin
   }
 }
 
+/** Last stream seq of each partition's subject (0 = none left), asked of the stream itself. */
+export async function subjectLastSeqs(natsUrls: readonly string[], stream: string, partitions: number): Promise<number[]> {
+  const nc = await connect({ servers: [...natsUrls], timeout: 5000 });
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: 5000 });
+    return await Promise.all(
+      Array.from({ length: partitions }, async (_, p) => (await jsm.streams.getMessage(stream, { last_by_subj: `haven.mail.${p}` }))?.seq ?? 0),
+    );
+  } finally {
+    await nc.close();
+  }
+}
+
+interface OwnedProgress {
+  partition: number;
+  serving: boolean;
+  appliedSeq: number;
+  consumerRestarts: number;
+}
+
+/**
+ * Partitions whose serving owner has not applied its subject's last stream seq yet (e.g. a consumer still being
+ * reopened after its NATS server died), as "p<n>:<applied>/<last>". Call once the load stopped and the outboxes
+ * drained: the stream no longer grows, so an empty answer means every mailbox holds everything acknowledged.
+ */
+export async function partitionsBehind(nodes: readonly ClusterNode[], lastSeqs: readonly number[]): Promise<string[]> {
+  const applied = new Map<number, OwnedProgress>();
+  for (const n of nodes) {
+    const res = await fetch(`${n.proc.url}/cluster/status`, { signal: AbortSignal.timeout(2000) });
+    const s = (await res.json()) as { owned: OwnedProgress[] };
+    for (const o of s.owned) if (o.serving) applied.set(o.partition, o);
+  }
+  const behind: string[] = [];
+  lastSeqs.forEach((last, p) => {
+    const o = applied.get(p);
+    if (o === undefined || o.appliedSeq < last) behind.push(`p${p}:${o?.appliedSeq ?? "unserved"}/${last} restarts=${o?.consumerRestarts ?? 0}`);
+  });
+  return behind;
+}
+
 export async function readiness(n: ClusterNode): Promise<{ status: number; checks: { name: string; status: string; detail: string }[] }> {
   const res = await fetch(`${n.proc.url}/health/ready`, { signal: AbortSignal.timeout(5000) });
   const body = (await res.json()) as { checks?: { name: string; status: string; detail: string }[] };

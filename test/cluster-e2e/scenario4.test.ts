@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { deliver, enrol, type Recipient } from "../e2e/helpers.ts";
 import { Rng, seedFromEnv } from "../support/random.ts";
 import { ownershipSettled, startTestCluster, waitFor, type TestCluster } from "./harness.ts";
-import { drainMailbox, expectExactlyOnce, forwardLoad, OwnershipMonitor, streamLeftovers } from "./scenario34-support.ts";
+import { drainMailbox, expectExactlyOnce, forwardLoad, OwnershipMonitor, partitionsBehind, streamLeftovers, subjectLastSeqs } from "./scenario34-support.ts";
 
 const STREAM = "HAVEN_MAIL";
 const RECIPIENTS = 6;
@@ -89,11 +89,22 @@ describe("scenario 4: the NATS server leading the stream is killed under load", 
         return all.every((s) => s.outbox.size === 0);
       });
       await waitFor("ownership settled", () => ownershipSettled(nodes, cluster.partitions));
+      // Delivery is eventual: an owner whose consumer lived on the killed server catches up once its watchdog
+      // reopened it. Wait (bounded) until every owner applied its subject's last seq; never catching up fails here.
+      const lastSeqs = await subjectLastSeqs(cluster.nats.urls, STREAM, cluster.partitions);
+      let behind: string[] = [];
+      const catchUpStartMs = performance.now();
+      try {
+        await waitFor("every owner applied its partition's last stream seq", async () => (behind = await partitionsBehind(nodes, lastSeqs)).length === 0, 30_000);
+      } catch (e) {
+        throw new Error(`${String(e)}; behind: ${behind.join(", ")}`);
+      }
+      const catchUpMs = performance.now() - catchUpStartMs;
       const delivered: string[] = [];
       for (const r of recipients) delivered.push(...(await drainMailbox(rng.pick(nodes), r)));
       console.log(
         `acked=${stats.acked.size} retried503=${JSON.stringify(Object.fromEntries(stats.retried))} longestGapWhileLeaderDownMs=${Math.round(gapWhileDownMs)} ` +
-          `longestGapOverallMs=${Math.round(stats.longestGapMs)} delivered=${delivered.length} moved=${monitor.moved().length} polls=${monitor.polls}`,
+          `longestGapOverallMs=${Math.round(stats.longestGapMs)} catchUpWaitMs=${Math.round(catchUpMs)} delivered=${delivered.length} moved=${monitor.moved().length} polls=${monitor.polls}`,
       );
       // Undelivered messages still in the stream mean an owner stopped serving its partition (not a stream loss).
       const left = await streamLeftovers(cluster.nats.urls, STREAM);
@@ -106,5 +117,5 @@ describe("scenario 4: the NATS server leading the stream is killed under load", 
       await load.stop().catch(() => {});
       await monitor.stop();
     }
-  }, 60_000);
+  }, 90_000);
 });
