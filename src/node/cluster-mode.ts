@@ -1,7 +1,8 @@
 // Cluster mode wiring: NATS, replicated journal, control plane, gossip + leases, partition hosts, owner routing.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { connectNats } from "./nats-connection.ts";
 import { ClusterMailbox } from "../cluster/cluster-mailbox.ts";
 import { OwnerEndpoint } from "../cluster/owner-endpoint.ts";
 import { partitionOf } from "../cluster/partition.ts";
@@ -70,18 +71,7 @@ export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMo
     }
   };
   try {
-    const nc: NatsConnection = await connect({
-      servers: [...c.natsUrls],
-      name: `haven-${c.nodeId}`,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      pingInterval: 2000,
-      maxPingOut: 2,
-      timeout: 5000,
-      // Only the servers we are configured with: servers advertise their own (possibly internal) client
-      // addresses, and a node behind a proxy or NAT must not wander off to addresses it cannot keep using.
-      ignoreClusterUpdates: true,
-    });
+    const nc: NatsConnection = await connectNats(config);
     cleanup.push(() => nc.close());
     let natsConnected = true;
     void (async () => {

@@ -1,6 +1,7 @@
 // Outbound delivery wiring for one node: event queue + DLQ, webhook registry, distributed breaker, dispatcher, admin API; single-node (SQLite) or cluster (JetStream/KV).
 import { join } from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { connectNats } from "./nats-connection.ts";
 import { createAdminHandler, type AdminHandler } from "../admin/index.ts";
 import type { Config } from "../config/types.ts";
 import { DistributedBreaker } from "../delivery/breaker.ts";
@@ -110,7 +111,7 @@ export async function startDeliveryMode(o: DeliveryModeOptions): Promise<Deliver
     } else {
       let nc = o.cluster.nc;
       if (nc === null) {
-        const own = await connect({ servers: [...config.cluster.natsUrls], name: `haven-${config.cluster.nodeId}-delivery`, maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 2000, maxPingOut: 2, timeout: 5000, ignoreClusterUpdates: true });
+        const own = await connectNats(config, "delivery");
         cleanup.push(() => own.close());
         nc = own;
       }

@@ -1,6 +1,7 @@
 // A node's metrics: one Metrics per node, scrape-time collectors, readiness gauges, the cluster gathering, the routes.
 import { statfs } from "node:fs/promises";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { connectNats } from "./nats-connection.ts";
 import type { Config } from "../config/types.ts";
 import { KvMediationStore } from "../controlplane/index.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -127,7 +128,7 @@ export function createNodeMetrics(o: NodeMetricsOptions): NodeMetrics {
       });
     }
     // A connection of its own: scrapes never queue behind mailbox traffic, and cluster-mode.ts stays untouched.
-    nc = await connect({ servers: [...config.cluster.natsUrls], name: `haven-${nodeId}-metrics`, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5000, ignoreClusterUpdates: true });
+    nc = await connectNats(config, "metrics");
     gathering = new ClusterMetrics({ nc, nodeId, report: ownReport, liveNodes: () => c.status().live, logger: log });
     gathering.start();
   };
