@@ -12,7 +12,8 @@ import { SUBJECT_SUSPECT, type MembershipView } from "../../src/membership/types
 import { LeaseManager } from "../../src/membership/lease-manager.ts";
 import { openNatsLeaseStore } from "../../src/membership/lease-store.ts";
 
-const FAST = { heartbeatIntervalMs: 50, suspectAfterMs: 300, deadAfterMs: 600, probeTimeoutMs: 200, checkIntervalMs: 25 };
+// Fast enough for a test, slow enough that an event-loop stall of a loaded CI machine (hundreds of ms) is not a death.
+const FAST = { heartbeatIntervalMs: 100, suspectAfterMs: 1000, deadAfterMs: 2000, probeTimeoutMs: 500, checkIntervalMs: 50 };
 
 let nats: NatsCluster;
 const conns: NatsConnection[] = [];
@@ -72,7 +73,8 @@ describe("membership over real NATS", () => {
     const v = await viewWhere(a.m, (x) => stateIn(x, "gc") === "dead");
     expect(v.live).toEqual(["ga", "gb"]);
     expect(seen).toEqual(["suspect", "dead"]);
-    await viewWhere(b.m, (x) => stateIn(x, "gc") === "dead");
+    // b too takes gc off its ring: dead, or already forgotten if b got there first (stateIn is then undefined).
+    await viewWhere(b.m, (x) => !x.live.includes("gc") && stateIn(x, "gc") !== "suspect");
     a.m.stop(false);
     b.m.stop(false);
     c.m.stop(false);
