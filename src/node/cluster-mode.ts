@@ -1,4 +1,5 @@
 // Cluster mode wiring: NATS, replicated journal, control plane, gossip + leases, partition hosts, owner routing.
+import { CleanupStack, errorName } from "./cleanup-stack.ts";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -60,16 +61,7 @@ export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMo
   const { config, clock } = o;
   const c = config.cluster;
   const log = o.logger.child({ module: "cluster" });
-  const cleanup: (() => Promise<void> | void)[] = [];
-  const runCleanup = async (): Promise<void> => {
-    for (const step of cleanup.splice(0).reverse()) {
-      try {
-        await step();
-      } catch (err) {
-        log.warn({ err: err instanceof Error ? err.name : "unknown" }, "cluster: error while stopping");
-      }
-    }
-  };
+  const cleanup = new CleanupStack((err) => log.warn({ err: errorName(err) }, "cluster: error while stopping"));
   try {
     const nc: NatsConnection = await connectNats(config);
     cleanup.push(() => nc.close());
@@ -322,13 +314,13 @@ export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMo
           // Let the relay publish what the outbox holds; entries left stay durable for the next start.
           const deadline = clock.monotonicMs() + (o.flushTimeoutMs ?? 10_000);
           while (journal.status().outboxSize > 0 && natsConnected && clock.monotonicMs() < deadline) await sleep(clock, 20);
-          await runCleanup();
+          await cleanup.run();
         })();
         return stopping;
       },
     };
   } catch (err) {
-    await runCleanup();
+    await cleanup.run();
     throw err;
   }
 }

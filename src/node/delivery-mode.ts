@@ -1,4 +1,5 @@
 // Outbound delivery wiring for one node: event queue + DLQ, webhook registry, distributed breaker, dispatcher, admin API; single-node (SQLite) or cluster (JetStream/KV).
+import { CleanupStack, errorName } from "./cleanup-stack.ts";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats } from "./nats-connection.ts";
@@ -82,16 +83,7 @@ export async function startDeliveryMode(o: DeliveryModeOptions): Promise<Deliver
   const { config, clock } = o;
   const d = config.delivery;
   const log = o.logger.child({ module: "delivery" });
-  const cleanup: (() => Promise<void> | void)[] = [];
-  const runCleanup = async (): Promise<void> => {
-    for (const step of cleanup.splice(0).reverse()) {
-      try {
-        await step();
-      } catch (err) {
-        log.warn({ err: err instanceof Error ? err.name : "unknown" }, "delivery: error while stopping");
-      }
-    }
-  };
+  const cleanup = new CleanupStack((err) => log.warn({ err: errorName(err) }, "delivery: error while stopping"));
   try {
     const counters = new DeliveryCounters();
     const metrics = teeMetrics(counters, o.metrics ?? noopDeliveryMetrics);
@@ -220,12 +212,12 @@ export async function startDeliveryMode(o: DeliveryModeOptions): Promise<Deliver
       partitionsChanged: () => dispatcher.wake(),
       status,
       stop: () => {
-        stopping ??= runCleanup();
+        stopping ??= cleanup.run();
         return stopping;
       },
     };
   } catch (err) {
-    await runCleanup();
+    await cleanup.run();
     throw err;
   }
 }

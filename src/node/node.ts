@@ -1,4 +1,5 @@
 // Composition root of one Haven node: identity, DID, storage, mailbox actors, mediator core, HTTP/WS server.
+import { CleanupStack, errorName } from "./cleanup-stack.ts";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config } from "../config/types.ts";
@@ -73,16 +74,7 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger({ level: config.log.level, pretty: config.log.pretty, moduleLevels: config.log.moduleLevels, clock });
   const log = logger.child({ module: "node" });
-  const cleanup: (() => Promise<void> | void)[] = [];
-  const runCleanup = async (): Promise<void> => {
-    for (const step of cleanup.splice(0).reverse()) {
-      try {
-        await step();
-      } catch (err) {
-        log.error({ err: err instanceof Error ? err.name : "unknown" }, "error while stopping");
-      }
-    }
-  };
+  const cleanup = new CleanupStack((err) => log.error({ err: errorName(err) }, "error while stopping"));
 
   try {
     await mkdir(config.storage.dataDir, { recursive: true, mode: 0o700 });
@@ -230,14 +222,14 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
           drainStartedAtMs = clock.monotonicMs();
           nodeMetrics.draining();
           app.beginDrain(); // readiness 503 and `connection: close` from now on; requests are still served
-          await runCleanup();
+          await cleanup.run();
           log.info({}, "haven node stopped");
         })();
         return stopping;
       },
     };
   } catch (err) {
-    await runCleanup();
+    await cleanup.run();
     throw err;
   }
 }
