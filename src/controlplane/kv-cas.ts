@@ -130,6 +130,18 @@ export class KvCas {
     return { value: m.data, revision: m.seq };
   }
 
+  /**
+   * The key's last message, whatever its operation, as the stream leader has it; null when it has none.
+   * Conflict resolution must read here: a replica's direct-get answer may still show a value that a delete
+   * or another client's write has already replaced.
+   */
+  async last(key: string): Promise<{ key: string; value: Uint8Array; revision: number; operation: "PUT" | "DEL" | "PURGE" } | null> {
+    const m = await this.#jsm.streams.getMessage(this.#stream, { last_by_subj: this.#prefix + key });
+    if (m === null) return null;
+    const op = m.header?.get("KV-Operation");
+    return { key, value: m.data, revision: m.seq, operation: op === "DEL" || op === "PURGE" ? op : "PUT" };
+  }
+
   async #subject<T>(op: () => Promise<T>): Promise<T> {
     try {
       const v = await op();

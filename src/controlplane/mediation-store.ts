@@ -141,7 +141,9 @@ export class KvMediationStore implements MediationStore {
         this.#cache.putOwner(key, revision, owner);
         return "success";
       }
-      const current = await this.#call(() => this.#kv.get(key));
+      // The leader's answer, not a replica's: a lagging replica could still show this client's earlier
+      // ownership (already removed) and turn a lost race into "no_change".
+      const current = await this.#call(() => this.#cas.last(key));
       if (current === null) continue; // vanished in between: create again
       this.#cache.apply(current, "call");
       if (current.operation !== "PUT") {
@@ -160,7 +162,7 @@ export class KvMediationStore implements MediationStore {
     this.#checkWritable();
     const key = recipientKey(recipientDid);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const current = await this.#call(() => this.#kv.get(key));
+      const current = await this.#call(() => this.#cas.last(key)); // the leader's answer (see addKey)
       if (current !== null) this.#cache.apply(current, "call");
       if (current === null || current.operation !== "PUT") return "no_change";
       const o = decodeKeyOwner(current.value);
