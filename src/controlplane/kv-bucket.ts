@@ -23,6 +23,13 @@ export interface OpenKvBucketOptions {
    * Default 10_000.
    */
   createTimeoutMs?: number;
+  /**
+   * When the bucket already exists with a shorter TTL (or none) than `spec.ttlMs`, raise it to `spec.ttlMs`.
+   * For buckets whose TTL is a safety bound (leases: a key must not vanish before its holder's lease ends),
+   * adopting a shorter TTL that an operator or an older config left would break fencing. A longer TTL is
+   * kept: it never shortens anyone's lease, it only delays the takeover of a dead holder's keys.
+   */
+  raiseTtl?: boolean;
 }
 
 /** The stream config `Kvm.create` would build for these options (so buckets made by either are the same). */
@@ -85,6 +92,15 @@ export async function openKvBucket(nc: NatsConnection, spec: KvBucketSpec, o: Op
     ]);
   } finally {
     advisory.unsubscribe();
+  }
+  if (o.raiseTtl === true && spec.ttlMs !== undefined && spec.ttlMs > 0) {
+    const wantNs = spec.ttlMs * 1_000_000;
+    const haveNs = info.config.max_age ?? 0;
+    if (haveNs === 0 || haveNs < wantNs) {
+      // The server refuses a duplicate window longer than max_age (a bucket without TTL has the 2 min default).
+      const duplicateWindowNs = Math.min(info.config.duplicate_window ?? wantNs, wantNs);
+      info = await jsm.streams.update(stream, { ...info.config, max_age: wantNs, duplicate_window: duplicateWindowNs });
+    }
   }
   const js = jetstream(nc, { timeout: o.callTimeoutMs, checkAPI: false });
   return new Kvm(js).open(spec.bucket, { allow_direct: info.config.allow_direct === true });

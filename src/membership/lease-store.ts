@@ -87,7 +87,9 @@ export interface LeaseBucketOptions {
 export async function openNatsLeaseStore(nc: NatsConnection, opts: LeaseBucketOptions): Promise<NatsLeaseStore> {
   const bucket = opts.bucket ?? "haven_leases";
   const spec = { bucket, ttlMs: opts.leaseTtlMs, history: 1, replicas: opts.replicas ?? 3 };
-  const kv = await openKvBucket(nc, spec, { callTimeoutMs: CALL_TIMEOUT_MS });
+  // raiseTtl: a bucket left with a shorter TTL (another LEASE_TTL_MS, or made by hand) would let keys expire
+  // while their holders still serve; raising it is safe for every node, lowering it never is.
+  const kv = await openKvBucket(nc, spec, { callTimeoutMs: CALL_TIMEOUT_MS, raiseTtl: true });
   const clock = opts.clock ?? systemClock;
   const cas = await KvCas.open(nc, kv, { bucket, mode: opts.cas ?? "auto", maxAttempts: opts.maxCasAttempts ?? 16, clock, callTimeoutMs: CALL_TIMEOUT_MS });
   return new NatsLeaseStore(kv, cas, clock);

@@ -39,3 +39,25 @@ describe("concurrent bucket creation", () => {
     }
   }, 60_000);
 });
+
+describe("lease bucket TTL on adopt", () => {
+  // A lease bucket left with a shorter TTL than LEASE_TTL_MS (or none) is raised to it: keys must not expire while
+  // their holders still serve. A longer TTL is kept (it never shortens a lease).
+  test("shorter or missing TTL is raised to leaseTtlMs; a longer one is kept", async () => {
+    const { jetstreamManager } = await import("@nats-io/jetstream");
+    const { openKvBucket } = await import("../../src/controlplane/kv-bucket.ts");
+    const jsm = await jetstreamManager(ncs[0]!);
+    const maxAgeMs = async (bucket: string) => (await jsm.streams.info(`KV_${bucket}`)).config.max_age / 1_000_000;
+    for (const [bucket, existingTtlMs, expectedMs] of [
+      ["lease_short", 500, 1500],
+      ["lease_none", 0, 1500],
+      ["lease_long", 4000, 4000],
+    ] as const) {
+      await openKvBucket(ncs[1]!, { bucket, history: 1, replicas: 3, ttlMs: existingTtlMs }, { callTimeoutMs: 5000 });
+      expect(await maxAgeMs(bucket)).toBe(existingTtlMs);
+      const store = await openNatsLeaseStore(ncs[2]!, { bucket, leaseTtlMs: 1500, replicas: 3 });
+      expect(await maxAgeMs(bucket)).toBe(expectedMs);
+      await store.create("p.1", new Uint8Array([1]), 5000); // still a working bucket after the update
+    }
+  }, 60_000);
+});
