@@ -66,7 +66,10 @@ export class LiveSubs {
       const sub = this.#byKey.get(req.subId);
       if (sub === undefined || sub.closed) return false;
       if (req.t === "closed") {
-        this.#attachmentClosed(sub, req.subId, KNOWN_REASONS.has(req.reason) ? (req.reason as ListenerCloseReason) : "failed");
+        // "failed" from the owner means its push to us failed in transit (timeout, no responders), not that our
+        // socket refused: re-attach, as after a handover. The message it could not push stays stored for pickup.
+        const reason = KNOWN_REASONS.has(req.reason) ? (req.reason as ListenerCloseReason) : "failed";
+        this.#attachmentClosed(sub, req.subId, reason === "failed" ? "stopped" : reason);
         return true;
       }
       return (await sub.listener(req.msg)) === true;

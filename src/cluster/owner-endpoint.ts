@@ -20,7 +20,7 @@ export interface OwnerEndpointOptions {
 }
 
 /** Listener close reasons the holder caused itself: it needs no notice for those. */
-const HOLDER_CAUSED = new Set(["unsubscribed", "rejected", "failed"]);
+const HOLDER_CAUSED = new Set(["unsubscribed", "rejected"]);
 
 export class OwnerEndpoint {
   readonly #o: OwnerEndpointOptions;
@@ -82,11 +82,9 @@ export class OwnerEndpoint {
     const { nc, pushTimeoutMs } = this.#o;
     const push = async (msg: StoredMessage): Promise<boolean> => {
       const body: LiveRequest = { t: "msg", subId, msg };
-      try {
-        return (await rpcRequest<boolean>(nc, liveSubject(holder), body, { timeoutMs: pushTimeoutMs })) === true;
-      } catch {
-        return false; // holder gone or slow: drop the listener; the message stays stored for pickup
-      }
+      // The holder answering false means its socket is gone: it knows ("rejected"). A push that fails in transit
+      // (timeout, no responders) rejects, so the listener closes as "failed" and the holder is told, below.
+      return (await rpcRequest<boolean>(nc, liveSubject(holder), body, { timeoutMs: pushTimeoutMs })) === true;
     };
     let unsubscribe: (() => void) | undefined;
     let closed = false;
@@ -95,7 +93,8 @@ export class OwnerEndpoint {
         closed = true;
         if (unsubscribe !== undefined && this.#remote.get(key) === unsubscribe) this.#remote.delete(key);
         if (HOLDER_CAUSED.has(reason)) return;
-        // "stopped" (partition handed over), "slow", "crashed": tell the holder so it re-subscribes or ends live mode.
+        // "stopped" (partition handed over), "failed" (a push failed in transit), "slow", "crashed": tell the holder
+        // so it re-subscribes or ends live mode (if the holder itself is gone, the notice fails too: harmless).
         const notice: LiveRequest = { t: "closed", subId, reason };
         rpcRequest(nc, liveSubject(holder), notice, { timeoutMs: pushTimeoutMs }).catch(() => {});
       },
