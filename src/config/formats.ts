@@ -25,6 +25,30 @@ export function checkPublicUrl(s: string): ParseResult<string> {
   return ok(`${u.origin}${u.pathname.replace(/\/+$/, "")}`);
 }
 
+/** OTLP/HTTP collector URL: http(s), no credentials (headers carry them: OTEL_EXPORTER_OTLP_HEADERS). */
+export function checkOtlpUrl(s: string): ParseResult<string> {
+  if (s.length > 2048) return fail("too long");
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    return fail("not a URL");
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") return fail("scheme must be http or https (OTLP/HTTP)");
+  if (u.username || u.password) return fail("must not contain credentials");
+  if (u.search || u.hash) return fail("must not contain a query or fragment");
+  return ok(`${u.origin}${u.pathname.replace(/\/+$/, "")}`);
+}
+
+export function checkTracesExporter(s: string): ParseResult<string> {
+  const v = s.toLowerCase();
+  return v === "otlp" || v === "none" ? ok(v) : fail("only otlp and none are supported");
+}
+
+export function checkServiceName(s: string): ParseResult<string> {
+  return /^[\x21-\x7e][\x20-\x7e]{0,127}$/.test(s) ? ok(s) : fail();
+}
+
 /** WebSocket endpoint derived from the public URL: same host and path prefix, ws(s) scheme, `/ws`. */
 export function deriveWsUrl(publicUrl: string): string {
   return `${publicUrl.replace(/^http/, "ws")}/ws`;

@@ -98,7 +98,20 @@ export function loadConfig(env: Record<string, string | undefined>, opts: LoadCo
       concurrencyPerDestination: v.DELIVERY_CONCURRENCY_PER_DESTINATION,
       webhookCoalesceMs: v.WEBHOOK_COALESCE_MS,
     },
+    tracing: tracingOf(v),
   });
+}
+
+/**
+ * OTel semantics, except that the exporter defaults to none (tracing is opt-in): an OTLP endpoint or
+ * OTEL_TRACES_EXPORTER=otlp turns it on, OTEL_TRACES_EXPORTER=none or OTEL_SDK_DISABLED=true off.
+ */
+function tracingOf(v: ConfigValues): Config["tracing"] {
+  const endpointSet = v.OTEL_EXPORTER_OTLP_ENDPOINT !== null || v.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== null;
+  const exporter = v.OTEL_TRACES_EXPORTER ?? (endpointSet ? "otlp" : "none");
+  const enabled = exporter === "otlp" && !v.OTEL_SDK_DISABLED;
+  const tracesUrl = v.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? `${v.OTEL_EXPORTER_OTLP_ENDPOINT ?? "http://localhost:4318"}/v1/traces`;
+  return { enabled, tracesUrl: enabled ? tracesUrl : null, serviceName: v.OTEL_SERVICE_NAME };
 }
 
 /** Rules spanning several variables. Skipped for a variable that already failed to parse. */

@@ -69,4 +69,11 @@ export interface Config {
     /** 0 = one webhook event per accepted message. */
     readonly webhookCoalesceMs: number;
   };
+  /** OpenTelemetry trace export (the standard OTEL_* variables); off unless an OTLP exporter is configured. */
+  readonly tracing: {
+    readonly enabled: boolean;
+    /** Full OTLP/HTTP traces URL; null when tracing is off. */
+    readonly tracesUrl: string | null;
+    readonly serviceName: string;
+  };
 }

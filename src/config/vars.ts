@@ -7,7 +7,10 @@ import {
   checkHost,
   checkNodeId,
   checkPath,
+  checkOtlpUrl,
   checkPublicUrl,
+  checkServiceName,
+  checkTracesExporter,
   isDid,
   isNatsUrl,
   moduleLevels,
@@ -240,6 +243,34 @@ export const CONFIG_VARS = {
     default: 0,
     unit: "ms",
   }),
+  OTEL_TRACES_EXPORTER: text({
+    doc: "Tracing: `otlp` exports OpenTelemetry spans over OTLP/HTTP (JSON); `none` turns tracing off even when an endpoint is set. Off by default.",
+    expected: "otlp or none",
+    default: null,
+    defaultDoc: "otlp when an OTLP endpoint is set, else none",
+    check: checkTracesExporter,
+  }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: text({
+    doc: "Tracing: OTLP/HTTP base URL of the collector; spans go to `<url>/v1/traces`. Setting it turns tracing on.",
+    expected: "an http(s) URL without credentials, query or fragment",
+    default: null,
+    defaultDoc: "http://localhost:4318 when OTEL_TRACES_EXPORTER=otlp",
+    check: checkOtlpUrl,
+  }),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: text({
+    doc: "Tracing: full OTLP/HTTP URL for spans, used as is (overrides OTEL_EXPORTER_OTLP_ENDPOINT). Setting it turns tracing on.",
+    expected: "an http(s) URL without credentials, query or fragment",
+    default: null,
+    defaultDoc: "$OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces",
+    check: checkOtlpUrl,
+  }),
+  OTEL_SERVICE_NAME: text({
+    doc: "Tracing: `service.name` of the exported spans (the node id is added as `service.instance.id`).",
+    expected: "1..128 printable ASCII characters",
+    default: "haven",
+    check: checkServiceName,
+  }),
+  OTEL_SDK_DISABLED: boolean({ doc: "Tracing: true turns tracing off whatever else is set.", default: false }),
 } as const;
 
 export type ConfigVarName = keyof typeof CONFIG_VARS;

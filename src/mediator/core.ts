@@ -14,6 +14,7 @@ import { claimedSender, unpackProblem } from "./envelope-errors.ts";
 import { recordReceive, type ReceiveSeen } from "./metrics.ts";
 import { errorName, fetchPost, Outbound } from "./outbound.ts";
 import type { InboundContext, MediatorCoreDeps, ReceiveOutcome } from "./types.ts";
+import { inSpan } from "../observability/tracing.ts";
 
 function bounded(value: number | undefined, dflt: number, min: number, max: number, name: string): number {
   const v = value ?? dflt;
@@ -100,7 +101,7 @@ export class MediatorCore {
     let sender: SenderAuth;
     try {
       const endUnpack = this.#d.metrics?.startStage("unpack");
-      const r = await unpack(bytes, this.#didcomm);
+      const r = await inSpan("unpack", () => unpack(bytes, this.#didcomm));
       endUnpack?.();
       message = r.message;
       seen.type = message.type;

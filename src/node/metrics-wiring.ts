@@ -7,12 +7,16 @@ import { KvMediationStore } from "../controlplane/index.ts";
 import type { Logger } from "../observability/logger.ts";
 import { MEMBER_STATES, type GossipState } from "../observability/metrics-catalogue.ts";
 import { Metrics } from "../observability/metrics.ts";
+import { inSpan } from "../observability/tracing.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { Health } from "../transport/health.ts";
 import { metricsRoutes, type ExtraRoute, type GatheredNode } from "../transport/metrics-routes.ts";
 import { ClusterMetrics, type NodeReport } from "./cluster-metrics.ts";
 import type { ClusterMode } from "./cluster-mode.ts";
 import type { MailboxPort } from "../mailbox/port.ts";
+import { readMailboxUsage } from "../mailbox/usage-stats.ts";
+import type { ReplicatedJournal } from "../replication/journal.ts";
+import type { Quota } from "../storage/types.ts";
 
 export interface NodeMetricsOptions {
   config: Config;
@@ -34,6 +38,13 @@ export interface NodeMetrics {
   attachApp(app: { readonly wsConnections: number }): void;
   /** Single node: live mailbox actors, sampled at scrape time. */
   attachActors(actors: { readonly liveActors: number }): void;
+  /**
+   * Mailbox gauges (count, depth, bytes, fullest vs quota) read at scrape time from the SQLite files `paths()`
+   * names: the node's database single node, the owned partitions' caches in cluster mode.
+   */
+  attachMailboxFiles(paths: () => readonly string[], quota: Quota): void;
+  /** Replication gauges and the JetStream publish histogram from the cluster's journal. */
+  attachJournal(journal: Pick<ReplicatedJournal, "status" | "observe">): void;
   /** Cluster mode: collectors over the cluster's state and the NATS gathering for /cluster/metrics. */
   attachCluster(cluster: ClusterMode): Promise<void>;
   /** haven_ready is 0 from now on (the node is draining). */
@@ -133,9 +144,30 @@ export function createNodeMetrics(o: NodeMetricsOptions): NodeMetrics {
     gathering.start();
   };
 
+  let unobserveJournal: (() => void) | undefined;
+  const attachJournal = (journal: Pick<ReplicatedJournal, "status" | "observe">): void => {
+    unobserveJournal?.();
+    unobserveJournal = journal.observe({
+      published: (s) => metrics.observeJetStreamPublish(s),
+      publishFailed: () => metrics.jetStreamPublishFailed(),
+    });
+    metrics.addCollector(() => {
+      const j = journal.status();
+      const lagMs = j.oldestPendingAtMs === null ? 0 : Math.max(0, o.clock.nowMs() - j.oldestPendingAtMs);
+      metrics.setReplication({ pendingMessages: j.outboxSize, lagSeconds: lagMs / 1000 });
+    });
+  };
+
   return {
     metrics,
     routes: metricsRoutes({ metrics, gather }),
+    attachMailboxFiles(paths, quota) {
+      metrics.addCollector(() => {
+        const u = readMailboxUsage(paths(), quota);
+        metrics.setMailboxes(u);
+      });
+    },
+    attachJournal,
     observeHealth,
     attachApp(app) {
       metrics.addCollector(() => {
@@ -151,6 +183,7 @@ export function createNodeMetrics(o: NodeMetricsOptions): NodeMetrics {
       metrics.setReady(false);
     },
     async stop() {
+      unobserveJournal?.();
       gathering?.stop();
       gathering = undefined;
       await nc?.close().catch(() => {});
@@ -173,7 +206,7 @@ export function timedMailbox(port: MailboxPort, metrics: Pick<Metrics, "startSta
     async deliver(req) {
       const end = metrics.startStage(stage);
       try {
-        return await port.deliver(req);
+        return await inSpan(stage, () => port.deliver(req));
       } finally {
         end();
       }

@@ -23,6 +23,8 @@ import { ExpirySweep } from "./expiry-sweep.ts";
 import { MemoryGovernor } from "./memory-governor.ts";
 import { createNodeMetrics, timedMailbox } from "./metrics-wiring.ts";
 import { tracedReceiver } from "../transport/traced-receiver.ts";
+import { ReplicatedJournal } from "../replication/index.ts";
+import { startTracing } from "../observability/tracing.ts";
 
 export interface HavenNode {
   /** Public HTTP URL (PUBLIC_URL, with the real port when PORT=0 and PUBLIC_URL was not set). */
@@ -61,6 +63,8 @@ export interface NodeOptions {
 }
 
 const DB_FILE = "haven.sqlite";
+/** Where cluster-mode.ts keeps the replication journal (under DATA_DIR). */
+const JOURNAL_FILE = "journal.sqlite";
 
 /** With PORT=0 the default PUBLIC_URL (`http://localhost:0`) names port 0: put the bound port in. */
 function withBoundPort(config: Config, port: number): Config["server"] {
@@ -78,6 +82,10 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
 
   try {
     await mkdir(config.storage.dataDir, { recursive: true, mode: 0o700 });
+    // First in, last out: spans of the final requests are still exported at stop.
+    const t = config.tracing;
+    const tracing = startTracing(t.enabled && t.tracesUrl !== null ? { tracesUrl: t.tracesUrl, serviceName: t.serviceName, instanceId: config.cluster.enabled ? config.cluster.nodeId : "local" } : null);
+    cleanup.push(() => tracing.stop());
     const nodeMetrics = createNodeMetrics({ config, logger, clock });
     cleanup.push(() => nodeMetrics.stop());
     const identity = await loadOrCreateIdentityFile(config.storage.mediatorKeysFile);
@@ -85,6 +93,7 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
     let cluster: ClusterMode | undefined;
     let driver: StorageDriver | undefined;
     let mailbox: MailboxPort | undefined;
+    const quota = { maxCount: config.limits.mailboxMaxMessages, maxBytes: config.limits.mailboxMaxBytes };
     if (!config.cluster.enabled) {
       const sqlite = openSqliteDriver({ path: join(config.storage.dataDir, DB_FILE), clock });
       driver = sqlite;
@@ -92,10 +101,12 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
       const actor = new MailboxActor({
         driver: sqlite,
         clock,
-        defaultQuota: { maxCount: config.limits.mailboxMaxMessages, maxBytes: config.limits.mailboxMaxBytes },
+        defaultQuota: quota,
         actors: { logger: logger.child({ module: "mailbox" }), onRestart: () => nodeMetrics.metrics.actorRestarted() },
       });
       nodeMetrics.attachActors(actor);
+      const dbPath = join(config.storage.dataDir, DB_FILE);
+      nodeMetrics.attachMailboxFiles(() => [dbPath], quota);
       mailbox = timedMailbox(actor, nodeMetrics.metrics, "store");
       cleanup.push(() => actor.stop({ drain: true }));
     } else {
@@ -163,9 +174,15 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
       });
       checks.push(...cluster.checks);
       await nodeMetrics.attachCluster(cluster);
+      // cluster-mode.ts opens the journal at DATA_DIR/journal.sqlite; found by path so that file needs no change.
+      const journal = ReplicatedJournal.forPath(join(config.storage.dataDir, JOURNAL_FILE));
+      if (journal !== undefined) nodeMetrics.attachJournal(journal);
+      else log.warn({}, "replication metrics unavailable: journal not found");
+      const partitionsDir = join(config.storage.dataDir, "partitions");
+      const c = cluster;
+      nodeMetrics.attachMailboxFiles(() => c.status().owned.filter((p) => p.serving).map((p) => join(partitionsDir, `p-${p.partition}.sqlite`)), quota);
       driver = cluster.storage;
       mailbox = timedMailbox(cluster.mailbox, nodeMetrics.metrics, "journal");
-      const c = cluster;
       cleanup.push(() => c.drain()); // first at stop: hand partitions over while HTTP still serves
     }
     if (driver === undefined || mailbox === undefined) throw new Error("invariant: storage and mailbox are set up");

@@ -68,7 +68,7 @@ export class JournalStore {
   private readonly selPending: Statement<RawRow, [number, number]>;
   private readonly selRetained: Statement<RawRow, [number, number]>;
   private readonly prune: Statement<unknown, [number, number]>;
-  private readonly selPendingSeqs: Statement<{ seq: number }, []>;
+  private readonly selPendingSeqs: Statement<{ seq: number; at: number }, []>;
   private readonly countAll: Statement<{ n: number }, []>;
   private readonly maxStreamSeq: Statement<{ m: number | null }, []>;
   private readonly getMeta: Statement<{ value: string }, [string]>;
@@ -108,7 +108,7 @@ export class JournalStore {
     this.prune = db.prepare(
       `DELETE FROM journal WHERE seq IN (SELECT seq FROM journal WHERE published_at_ms IS NOT NULL AND published_at_ms <= ? ORDER BY published_at_ms LIMIT ?)`,
     );
-    this.selPendingSeqs = db.prepare("SELECT seq FROM journal WHERE published_at_ms IS NULL ORDER BY seq");
+    this.selPendingSeqs = db.prepare("SELECT seq, accepted_at_ms AS at FROM journal WHERE published_at_ms IS NULL ORDER BY seq");
     this.countAll = db.prepare("SELECT COUNT(*) AS n FROM journal");
     this.maxStreamSeq = db.prepare("SELECT MAX(stream_seq) AS m FROM journal WHERE published_at_ms IS NOT NULL");
     this.getMeta = db.prepare("SELECT value FROM journal_meta WHERE key = ?");
@@ -150,7 +150,12 @@ export class JournalStore {
 
   /** Every outbox seq (bounded by maxJournalEntries): loaded once at open. */
   pendingSeqs(): number[] {
-    return this.read(() => this.selPendingSeqs.all().map((r) => r.seq));
+    return this.pendingEntries().map((r) => r.seq);
+  }
+
+  /** Every outbox seq with the time it was accepted (for the replication-lag gauge): loaded once at open. */
+  pendingEntries(): { seq: number; acceptedAtMs: number }[] {
+    return this.read(() => this.selPendingSeqs.all().map((r) => ({ seq: r.seq, acceptedAtMs: r.at })));
   }
 
   size(): number {

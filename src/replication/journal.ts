@@ -1,6 +1,10 @@
 // ReplicatedJournal: the accept path. Journal locally (group commit) and publish to JetStream in parallel;
 // while NATS is unreachable accept into the local outbox and relay in order when it returns.
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type PubAck } from "@nats-io/jetstream";
+import { resolve as resolvePath } from "node:path";
+import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
+import { TRACEPARENT_HEADER } from "../observability/trace-context.ts";
+import { currentTraceparent, inSpan } from "../observability/tracing.ts";
 import type { TimerHandle } from "../runtime/clock.ts";
 import { natsError, ReplicationError, ReplicationErrorCode } from "./errors.ts";
 import { JournalStore, type JournalRow } from "./journal-store.ts";
@@ -24,7 +28,23 @@ export interface JournalStatus {
   relayed: number;
   republished: number;
   lossesDetected: number;
+  /**
+   * When the oldest outbox entry was accepted (clock.nowMs), null when the outbox is empty. Entries are kept in the
+   * order they entered the outbox, which may differ from accept order by at most one publish timeout.
+   */
+  oldestPendingAtMs: number | null;
 }
+
+/** Hooks for metrics: called synchronously on every JetStream publish outcome (keep them cheap). */
+export interface JournalObserver {
+  /** A publish was acknowledged after `seconds` (direct accepts, relays and re-publishes alike). */
+  published?(seconds: number): void;
+  /** A publish failed or timed out after `seconds`. */
+  publishFailed?(seconds: number): void;
+}
+
+/** Open journals by their (resolved) file path, so a node can find the one its cluster wiring opened. */
+const openJournals = new Map<string, ReplicatedJournal>();
 
 const META_STREAM_CREATED = "stream_created";
 
@@ -32,8 +52,12 @@ export class ReplicatedJournal {
   private readonly js: JetStreamClient;
   private readonly jsm: JetStreamManager;
   private readonly watch: StreamWatch;
-  /** Journal seqs whose record is durable locally but not acknowledged by JetStream, and the relay may send. */
-  private readonly outbox = new Set<number>();
+  /**
+   * Journal seqs whose record is durable locally but not acknowledged by JetStream, and the relay may send, with
+   * the time each was accepted (insertion order = outbox order, so the first entry is the oldest).
+   */
+  private readonly outbox = new Map<number, number>();
+  private readonly observers = new Set<JournalObserver>();
   /** Degraded accepts whose journal write has not committed yet (not yet in `outbox`). */
   private appendsInFlight = 0;
   private inFlight = 0;
@@ -55,7 +79,7 @@ export class ReplicatedJournal {
     this.jsm = jsm;
     this.backoffMs = o.relayBackoffMinMs;
     this.journalRows = store.size();
-    for (const seq of store.pendingSeqs()) this.outbox.add(seq);
+    for (const e of store.pendingEntries()) this.outbox.set(e.seq, e.acceptedAtMs);
     this.degraded = this.outbox.size > 0;
     this.watch = new StreamWatch({
       jsm,
@@ -89,6 +113,7 @@ export class ReplicatedJournal {
       o.log?.warn({ err: e }, "replication: NATS not reachable at open; accepting into the local outbox");
       j.enterDegraded();
     }
+    openJournals.set(resolvePath(o.journalPath), j);
     j.watch.start();
     j.followConnection();
     j.schedulePrune();
@@ -116,7 +141,7 @@ export class ReplicatedJournal {
       // Both in parallel: one round trip of latency instead of two. A publish whose journal write then fails is
       // rejected to the caller and its retry is deduplicated by Nats-Msg-Id.
       const appended = this.store.append(rec.dedupId, subject, data, nowMs);
-      const published = this.publish(subject, data, rec.dedupId).then(
+      const published = inSpan("replicate", () => this.publish(subject, data, rec.dedupId, currentTraceparent())).then(
         (ack) => ack,
         (e: unknown) => e as Error,
       );
@@ -129,7 +154,7 @@ export class ReplicatedJournal {
       }
       const ack = await published;
       if (ack instanceof Error) {
-        this.outbox.add(seq);
+        this.outbox.set(seq, nowMs);
         this.counters.journaled++;
         this.enterDegraded();
         this.o.log?.warn({ err: ack }, "replication: publish failed; record kept in the local outbox");
@@ -151,7 +176,19 @@ export class ReplicatedJournal {
       inFlight: this.inFlight,
       ...this.counters,
       lossesDetected: this.watch.lossesDetected,
+      oldestPendingAtMs: this.outbox.size === 0 ? null : this.outbox.values().next().value!,
     };
+  }
+
+  /** Registers publish hooks (metrics); returns their removal. */
+  observe(observer: JournalObserver): () => void {
+    this.observers.add(observer);
+    return () => void this.observers.delete(observer);
+  }
+
+  /** The open journal writing `journalPath`, if any (closed journals are forgotten). */
+  static forPath(journalPath: string): ReplicatedJournal | undefined {
+    return openJournals.get(resolvePath(journalPath));
   }
 
   /** Checks the stream for loss now (also runs periodically and on reconnect). */
@@ -163,6 +200,9 @@ export class ReplicatedJournal {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const key = resolvePath(this.o.journalPath);
+    if (openJournals.get(key) === this) openJournals.delete(key);
+    this.observers.clear();
     this.watch.stop();
     if (this.relayTimer) this.o.clock.clearTimeout(this.relayTimer);
     if (this.pruneTimer) this.o.clock.clearTimeout(this.pruneTimer);
@@ -173,7 +213,7 @@ export class ReplicatedJournal {
     this.appendsInFlight++;
     try {
       const seq = await this.store.append(dedupId, subject, data, nowMs);
-      this.outbox.add(seq);
+      this.outbox.set(seq, nowMs);
       this.counters.journaled++;
       this.kickRelay();
       return "journaled";
@@ -185,8 +225,28 @@ export class ReplicatedJournal {
     }
   }
 
-  private publish(subject: string, data: Uint8Array, msgID: string): Promise<PubAck> {
-    return this.js.publish(subject, data, { msgID, timeout: this.o.publishTimeoutMs });
+  /** `traceparent` (tracing on, direct accepts only) lets the owner's "store" span join the sender's trace. */
+  private publish(subject: string, data: Uint8Array, msgID: string, traceparent?: string): Promise<PubAck> {
+    let headers: MsgHdrs | undefined;
+    if (traceparent !== undefined) {
+      headers = natsHeaders();
+      headers.set(TRACEPARENT_HEADER, traceparent);
+    }
+    const sent = this.js.publish(subject, data, { msgID, timeout: this.o.publishTimeoutMs, ...(headers ? { headers } : {}) });
+    if (this.observers.size === 0) return sent;
+    const t0 = performance.now();
+    return sent.then(
+      (ack) => {
+        const s = (performance.now() - t0) / 1000;
+        for (const ob of this.observers) ob.published?.(s);
+        return ack;
+      },
+      (e: unknown) => {
+        const s = (performance.now() - t0) / 1000;
+        for (const ob of this.observers) ob.publishFailed?.(s);
+        throw e;
+      },
+    );
   }
 
   private onAcked(seq: number, ack: PubAck): void {

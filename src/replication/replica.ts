@@ -10,6 +10,8 @@ import { ProgressWatchdog } from "./progress-watchdog.ts";
 import { decodeRecord, MAX_PARTITION, type MailRecord } from "./record.ts";
 import { DEFAULT_STREAM_NAME, mailSubject } from "./stream.ts";
 import { Tombstones } from "./tombstones.ts";
+import { TRACEPARENT_HEADER } from "../observability/trace-context.ts";
+import { inRemoteSpan, tracingEnabled } from "../observability/tracing.ts";
 
 export interface ReplicaSink {
   /**
@@ -339,7 +341,11 @@ export class PartitionReplica {
             enqueue(seq, pending, null);
           } else {
             const r = rec;
-            enqueue(seq, pending, sink.apply(r, seq), () => {
+            // Live applies join the sender's trace (the journal put its traceparent on the record); a rebuild's
+            // replay of old records makes no spans.
+            const tp = this.caught && tracingEnabled() ? m.headers?.get(TRACEPARENT_HEADER) : undefined;
+            const applied = tp ? inRemoteSpan("store", tp, () => sink.apply(r, seq)) : sink.apply(r, seq);
+            enqueue(seq, pending, applied, () => {
               this.tombstones.track(seq, r.dedupId);
               this.counters.applied++;
             });

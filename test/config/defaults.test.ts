@@ -51,6 +51,7 @@ describe("defaults", () => {
         concurrencyPerDestination: 4,
         webhookCoalesceMs: 0,
       },
+      tracing: { enabled: false, tracesUrl: null, serviceName: "haven" },
     });
   });
 
