@@ -70,7 +70,9 @@ export class PartitionHost {
     this.partition = o.partition;
     this.epoch = o.epoch;
     this.#path = path;
-    this.#driver = openSqliteDriver({ path, clock: o.clock });
+    // The cache is deleted and rebuilt from the stream on every open, so it is never fsynced (the stream and the
+    // accepting node's journal hold the durable copies).
+    this.#driver = openSqliteDriver({ path, clock: o.clock, durability: "off" });
     this.#actor = new MailboxActor({
       driver: this.#driver,
       clock: o.clock,

@@ -47,6 +47,16 @@ describe("sqlite driver", () => {
     await d.close();
   });
 
+  it("durability off (rebuildable caches only): synchronous=OFF, still WAL and working", async () => {
+    const d = openSqliteDriver({ path: freshPath(), durability: "off" });
+    const h = await d.health();
+    expect(h.ok).toBe(true);
+    expect(h.detail).toContain("journal_mode=wal");
+    expect(h.detail).toContain("synchronous=off");
+    await d.close();
+    expect(() => openSqliteDriver({ path: freshPath(), durability: "sometimes" as "off" })).toThrow(StorageError);
+  });
+
   it("rejects out-of-range options", () => {
     for (const bad of [{ groupCommitMaxBatch: 0 }, { groupCommitMaxDelayMs: -1 }, { busyTimeoutMs: 1.5 }, { path: "" }]) {
       expect(() => openSqliteDriver({ path: freshPath(), ...bad })).toThrow(StorageError);

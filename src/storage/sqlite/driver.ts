@@ -23,6 +23,12 @@ export interface SqliteDriverOptions {
   clock?: { nowMs(): number };
   /** For tests of the migration runner; defaults to the real schema. */
   migrations?: readonly Migration[];
+  /**
+   * "full" (default): every commit is fsynced, so a resolved write survives power loss. "off": no fsync at all,
+   * only for caches that are thrown away and rebuilt from elsewhere on every open (the cluster's partition
+   * caches, rebuilt from the stream): paying an fsync per applied record there buys nothing.
+   */
+  durability?: "full" | "off";
 }
 
 export interface SqliteStorageDriver extends StorageDriver {
@@ -39,12 +45,12 @@ function bounded(value: number | undefined, fallback: number, min: number, max: 
   return v;
 }
 
-function configure(db: Database, path: string, busyTimeoutMs: number): void {
+function configure(db: Database, path: string, busyTimeoutMs: number, durability: "full" | "off"): void {
   db.run(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
   const mode = db.query<{ journal_mode: string }, []>("PRAGMA journal_mode = WAL").get()?.journal_mode;
   if (mode !== "wal" && path !== ":memory:") throw new Error(`could not enable WAL (journal_mode=${mode})`);
   // FULL in WAL mode fsyncs the log on every commit: a resolved write survives power loss, not just a crash.
-  db.run("PRAGMA synchronous = FULL");
+  db.run(durability === "off" ? "PRAGMA synchronous = OFF" : "PRAGMA synchronous = FULL");
   db.run("PRAGMA foreign_keys = ON");
 }
 
@@ -56,13 +62,15 @@ export function openSqliteDriver(options: SqliteDriverOptions): SqliteStorageDri
   const maxBatch = bounded(options.groupCommitMaxBatch, 512, 1, 10_000, "groupCommitMaxBatch");
   const maxDelayMs = bounded(options.groupCommitMaxDelayMs, 0, 0, 1000, "groupCommitMaxDelayMs");
   const busyTimeoutMs = bounded(options.busyTimeoutMs, 5000, 0, 60_000, "busyTimeoutMs");
+  const durability = options.durability ?? "full";
+  if (durability !== "full" && durability !== "off") throw new StorageError(StorageErrorCode.InvalidArgument, "durability must be full or off");
   const nowMs = (): number => options.clock?.nowMs() ?? Date.now();
   const path = options.path;
 
   let db: Database | undefined;
   try {
     db = new Database(path, { create: true, readwrite: true, strict: true });
-    configure(db, path, busyTimeoutMs);
+    configure(db, path, busyTimeoutMs, durability);
     applyMigrations(db, options.migrations ?? MIGRATIONS, nowMs());
   } catch (e) {
     db?.close();
@@ -97,7 +105,7 @@ export function openSqliteDriver(options: SqliteDriverOptions): SqliteStorageDri
         const sync = conn.query<{ synchronous: number }, []>("PRAGMA synchronous").get()?.synchronous;
         return {
           ok: true,
-          detail: `journal_mode=${journal} synchronous=${sync === 2 ? "full" : sync} schema=v${schemaVersion(conn)}`,
+          detail: `journal_mode=${journal} synchronous=${sync === 2 ? "full" : sync === 0 ? "off" : sync} schema=v${schemaVersion(conn)}`,
         };
       } catch (e) {
         const reason = e instanceof StorageError && e.cause instanceof Error ? e.cause.message : String(e);
