@@ -141,8 +141,11 @@ export class MediatorCore {
     if (message.expires_time !== undefined && message.expires_time * 1000 <= this.#d.clock.nowMs()) return new ProtocolError(Problems.expired);
     if (sender.kind === "anonymous" || isForward) return undefined;
     const windowMs = this.#d.config.limits.replayWindowSeconds * 1000;
+    const nowMs = this.#d.clock.nowMs();
+    // Ids are remembered for the window only: a message created before it could be a replay we can no longer see.
+    if (message.created_time !== undefined && message.created_time * 1000 < nowMs - windowMs) return new ProtocolError(Problems.tooOld);
     try {
-      const fresh = await this.#d.storage.replay.checkAndRecord(sender.did, message.id, this.#d.clock.nowMs(), windowMs);
+      const fresh = await this.#d.storage.replay.checkAndRecord(sender.did, message.id, nowMs, windowMs);
       return fresh ? undefined : new ProtocolError(Problems.replay);
     } catch (e) {
       return toProtocolError(e);

@@ -34,6 +34,7 @@ export const Problems = {
   quotaExceeded: spec("e.p.me.res.storage.quota-exceeded", "quota_exceeded", 429, "The recipient's mailbox is full ({1} limit)."),
   expired: spec("e.p.req.time", "expired", 422, "The message has expired."),
   replay: spec("e.m.msg.replay", "replay", 409, "A message with this id was already received from this sender."),
+  tooOld: spec("e.p.req.time", "too_old", 422, "The message was created before the replay window; it cannot be checked for replay."),
   liveModeNotSupported: spec("e.m.live-mode-not-supported", "live_mode_not_supported", 400, "Connection does not support Live Delivery"),
   tooManyLiveListeners: spec("e.p.me.res.live-listeners", "too_many_live_listeners", 429, "Too many live delivery sessions for this mailbox."),
   unavailable: spec("e.p.me.res.storage", "unavailable", 503, "A required resource is unavailable; retry later."),

@@ -91,6 +91,19 @@ for (const driver of DRIVERS) {
       expect((await w.ask(a, ping)).replies[0]?.body.code).toBe("e.p.req.time");
     });
 
+    test("a message created before the replay window is refused (its id may have been forgotten); inside it is answered", async () => {
+      w = new World({ driver });
+      const a = w.agent();
+      const windowS = w.config.limits.replayWindowSeconds;
+      const nowS = Math.floor(w.clock.nowMs() / 1000);
+      const old = w.message(a, TYPES.ping, {}, { created_time: nowS - windowS - 5 });
+      const reply = (await w.ask(a, old)).replies[0];
+      expect(reply?.body.code).toBe("e.p.req.time");
+      expect(reply?.body.comment).toContain("replay window");
+      const recent = w.message(a, TYPES.ping, {}, { created_time: nowS - windowS + 5 });
+      expect((await w.ask(a, recent)).replies[0]?.type).toBe(TYPES.pingResponse);
+    });
+
     test("garbage, non-JSON, truncated and oversized envelopes are rejected 4xx, never thrown", async () => {
       w = new World({ driver, limits: { maxMessageBytes: 64 * 1024 } });
       const a = w.agent();
