@@ -6,6 +6,7 @@ const USAGE = `usage: bun run admin -- <command>
   dlq list [--limit N] [--all]   dead letters, oldest first (--all follows every page)
   dlq replay --all | <id>...     move dead letters back into the queue
   breaker status [url]           circuit breakers this node knows (or one destination)
+  breaker reset <url>            force-close a destination's breaker cluster-wide (CAS on the shared record)
   webhooks list                  registered webhooks (never secrets)
   webhooks put <did> <url>       register; the secret is read from WEBHOOK_SECRET or stdin
   webhooks delete <did>
@@ -141,6 +142,15 @@ async function breakerStatus(args: string[]): Promise<void> {
   console.log(table(["DESTINATION", "PHASE", "FAILURES", "IN FLIGHT", "PROBE", "OPENED AT"], items.map((b) => [b.destination, b.phase, b.failures, b.in_flight, b.probe_held, b.opened_at ?? "-"])));
 }
 
+async function breakerReset(args: string[]): Promise<void> {
+  const destination = args[0];
+  if (destination === undefined || args.length !== 1) throw new CliError("usage: breaker reset <url or scheme://host:port>");
+  const { status, json } = await api("POST", "/admin/breakers/reset", { destination });
+  if (status === 404) throw new CliError("this node has no breaker (delivery not configured)");
+  const where = json?.store === "shared" ? "cluster-wide" : "on this node only (shared store unreachable; in-memory fallback)";
+  console.log(`breaker of ${json?.destination} closed ${where}; it was ${json?.previous_phase} with ${json?.previous_failures} failure(s) counted`);
+}
+
 async function webhooks(args: string[]): Promise<void> {
   const [sub, did, url] = args;
   if (sub === "list") {
@@ -177,6 +187,7 @@ async function main(argv: string[]): Promise<void> {
   if (cmd === "dlq" && sub === "list") return dlqList(rest);
   if (cmd === "dlq" && sub === "replay") return dlqReplay(rest);
   if (cmd === "breaker" && sub === "status") return breakerStatus(rest);
+  if (cmd === "breaker" && sub === "reset") return breakerReset(rest);
   if (cmd === "webhooks") return webhooks([sub ?? "", ...rest]);
   throw new CliError(USAGE);
 }

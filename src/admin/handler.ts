@@ -1,12 +1,13 @@
 // The admin API as a framework-agnostic handler: (Request) -> Response for /admin/*, undefined for other paths; bearer token required.
 import type { Secret } from "../config/secret.ts";
 import { DeliveryError } from "../delivery/errors.ts";
+import type { BreakerResetResult } from "../delivery/breaker.ts";
 import type { DlqStore, EventQueue } from "../delivery/event-queue.ts";
 import type { WebhookStore } from "../delivery/webhook-store.ts";
 import { systemClock, type Clock } from "../runtime/clock.ts";
 import { checkBearer } from "./auth.ts";
 import { BadRequest, json, problem } from "./http.ts";
-import { breakerStatus, deleteWebhook, deliveryErrorResponse, getWebhooks, listDlq, putWebhook, replayDlq, type BreakerStatusSource } from "./routes.ts";
+import { breakerStatus, deleteWebhook, deliveryErrorResponse, getWebhooks, listDlq, putWebhook, replayDlq, resetBreaker, type BreakerStatusSource } from "./routes.ts";
 
 export interface AdminHandlerOptions {
   /** ADMIN_TOKEN. null = the admin API does not exist (404 for every /admin path). */
@@ -16,6 +17,8 @@ export interface AdminHandlerOptions {
   /** Pending-event count for GET /admin/dlq (`queue_size`); optional. */
   queue?: EventQueue | null;
   breaker?: BreakerStatusSource | null;
+  /** After POST /admin/breakers/reset closed a breaker: log and count it (the breaker reports the transition itself). */
+  onBreakerReset?: ((r: BreakerResetResult) => void) | null;
   clock?: Clock;
   /** POST /admin/drain: starts the node's graceful stop (the SIGTERM path). Absent: 404. */
   onDrain?: (() => void) | null;
@@ -30,7 +33,7 @@ export type AdminHandler = (req: Request) => Promise<Response | undefined>;
 const PREFIX = "/admin";
 
 /**
- * Routes: PUT/GET/DELETE /admin/webhooks, GET /admin/dlq, POST /admin/dlq/replay, GET /admin/breakers,
+ * Routes: PUT/GET/DELETE /admin/webhooks, GET /admin/dlq, POST /admin/dlq/replay, GET /admin/breakers, POST /admin/breakers/reset,
  * GET /admin/queue, POST /admin/drain. Auth: 401 without a bearer token, 403 with a wrong one; both before any routing, so
  * unauthenticated callers learn nothing about which paths exist.
  */
@@ -74,6 +77,10 @@ export function createAdminHandler(o: AdminHandlerOptions): AdminHandler {
         if (m !== "GET") return notAllowed("GET");
         if (o.breaker == null) return problem(404, "not_found", "no breaker on this node");
         return breakerStatus(url, o.breaker);
+      case "/admin/breakers/reset":
+        if (m !== "POST") return notAllowed("POST");
+        if (o.breaker == null) return problem(404, "not_found", "no breaker on this node");
+        return resetBreaker(req, o.breaker, o.onBreakerReset ?? null);
       case "/admin/queue":
         if (m !== "GET") return notAllowed("GET");
         return json(200, { pending: o.queue == null ? null : await o.queue.size(), dead_lettered: await o.dlq.count(), ...(o.stats != null ? { node: o.stats() } : {}) });

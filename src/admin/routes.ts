@@ -1,4 +1,5 @@
 // Admin route implementations: webhooks (put/get/list/delete), DLQ (list/replay) and breaker status, as JSON views without secrets or bodies.
+import type { BreakerResetResult } from "../delivery/breaker.ts";
 import type { BreakerMode, BreakerSnapshot } from "../delivery/breaker-types.ts";
 import { destinationOf } from "../delivery/destination.ts";
 import { DeliveryError, DeliveryErrorCode } from "../delivery/errors.ts";
@@ -12,6 +13,8 @@ export interface BreakerStatusSource {
   readonly mode: BreakerMode;
   snapshot(destination: string): Promise<BreakerSnapshot>;
   knownDestinations(): string[];
+  /** Force-closes a destination's breaker (cluster-wide CAS on the shared record; this node's fallback while the store is down). */
+  reset?(destination: string): Promise<BreakerResetResult>;
 }
 
 const MAX_REPLAY_IDS = 10_000;
@@ -105,6 +108,19 @@ export async function breakerStatus(url: URL, breaker: BreakerStatusSource): Pro
       opened_at: s.openedAtMs === null ? null : iso(s.openedAtMs),
     })),
   });
+}
+
+/**
+ * POST /admin/breakers/reset {"destination": "<url or scheme://host:port>"}: force-closes that breaker. Answers which
+ * record was closed ("shared": every node sees it; "local": the shared store is down, this node's fallback only).
+ */
+export async function resetBreaker(req: Request, breaker: BreakerStatusSource, onReset: ((r: BreakerResetResult) => void) | null): Promise<Response> {
+  if (breaker.reset === undefined) throw new BadRequest("not_found", "this breaker cannot be reset", 404);
+  const b = await readJsonObject(req);
+  if (typeof b.destination !== "string" || b.destination.length === 0 || b.destination.length > 2048) throw new BadRequest("invalid_field", "destination is required (a URL or scheme://host:port)");
+  const r = await breaker.reset(destinationOf(b.destination));
+  onReset?.(r);
+  return json(200, { destination: r.destination, store: r.store, previous_phase: r.from, previous_failures: r.failures, phase: "closed" });
 }
 
 /** Delivery errors as HTTP: invalid input 400 with its reason, missing 404, store trouble 503. */

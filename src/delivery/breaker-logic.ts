@@ -20,7 +20,7 @@ export type AdmitDecision =
   | { readonly admitted: true; readonly kind: "call" | "probe"; readonly seq: number }
   | { readonly admitted: false; readonly reason: RefusalReason; readonly retryAtMs: number };
 
-export type TransitionReason = "threshold" | "open-elapsed" | "probe-success" | "probe-failure" | "reconcile";
+export type TransitionReason = "threshold" | "open-elapsed" | "probe-success" | "probe-failure" | "reconcile" | "reset";
 
 export interface PhaseChange {
   readonly from: BreakerPhase;
@@ -144,6 +144,33 @@ export function complete(cur: BreakerRecord | null, rules: BreakerRules, nowMs: 
     return { next, result: true, change };
   }
   return { next: { ...cur, inFlight, failSeqs, nextSeq }, result: true, change: null };
+}
+
+/**
+ * Gives back the admission holding `token` without an outcome (the call was never made, or was aborted with its
+ * fate unknown): the reservation or probe is freed, failures and phase stay as they are. Idempotent by itself
+ * (a token no longer held changes nothing).
+ */
+export function abandon(cur: BreakerRecord | null, token: string): Step<boolean> {
+  if (cur === null) return { next: null, result: false, change: null };
+  if (cur.probe !== null && cur.probe.token === token) return { next: { ...cur, probe: null }, result: true, change: null };
+  if (!cur.inFlight.some((h) => h.token === token)) return { next: null, result: false, change: null };
+  return { next: { ...cur, inFlight: cur.inFlight.filter((h) => h.token !== token) }, result: true, change: null };
+}
+
+/**
+ * Operator override (`admin breaker reset`): closes the breaker whatever its phase, forgetting counted failures
+ * and any probe. Calls in flight keep their reservations (their outcomes still count). The change is reported
+ * with reason "reset" unless it was closed already; marked with `token` so a retried write is recognised.
+ */
+export function forceClose(cur: BreakerRecord | null, token: string): Step<{ from: BreakerPhase; failures: number }> {
+  const r = cur ?? initialRecord();
+  const landed = markOf(r, token, "reset");
+  if (landed !== undefined) return { next: null, result: { from: landed.change?.from ?? "closed", failures: landed.change?.failures ?? 0 }, change: landed.change };
+  const change: PhaseChange | null = r.phase === "closed" && r.failSeqs.length === 0 ? null : { from: r.phase, to: "closed", reason: "reset", failures: r.failSeqs.length };
+  if (change === null && cur !== null) return { next: null, result: { from: "closed", failures: 0 }, change: null };
+  const next = withMark({ ...r, phase: "closed", failSeqs: [], probe: null }, { token, op: "reset", n: 0, change });
+  return { next, result: { from: r.phase, failures: r.failSeqs.length }, change };
 }
 
 /**

@@ -23,12 +23,12 @@ export interface BreakerHolder {
  */
 export interface BreakerMark {
   readonly token: string;
-  readonly op: "admit" | "complete" | "add" | "merge";
+  readonly op: "admit" | "complete" | "add" | "merge" | "reset";
   /** Failures added (op "add"/"merge"). */
   readonly n: number;
   readonly change: { readonly from: BreakerPhase; readonly to: BreakerPhase; readonly reason: MarkReason; readonly failures: number } | null;
 }
-type MarkReason = "threshold" | "open-elapsed" | "probe-success" | "probe-failure" | "reconcile";
+type MarkReason = "threshold" | "open-elapsed" | "probe-success" | "probe-failure" | "reconcile" | "reset";
 
 export interface BreakerRecord {
   readonly v: 1;
@@ -101,8 +101,8 @@ export function decodeRecord(bytes: Uint8Array): BreakerRecord {
 }
 
 const PHASES: readonly string[] = ["closed", "open", "half-open"];
-const OPS: readonly string[] = ["admit", "complete", "add", "merge"];
-const REASONS: readonly string[] = ["threshold", "open-elapsed", "probe-success", "probe-failure", "reconcile"];
+const OPS: readonly string[] = ["admit", "complete", "add", "merge", "reset"];
+const REASONS: readonly string[] = ["threshold", "open-elapsed", "probe-success", "probe-failure", "reconcile", "reset"];
 
 function checkMark(m: unknown): BreakerMark {
   const o = m as Record<string, unknown>;

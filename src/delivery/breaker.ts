@@ -1,8 +1,8 @@
 // The distributed circuit breaker: admission and completion as CAS steps on the shared store, with an in-memory fallback and reconciliation.
 import type { TimerHandle } from "../runtime/clock.ts";
-import { addFailures, admit, complete, mergeLocal, type AdmitDecision, type Step } from "./breaker-logic.ts";
+import { abandon, addFailures, admit, complete, forceClose, mergeLocal, type AdmitDecision, type Step } from "./breaker-logic.ts";
 import { resolveBreakerOptions, type BreakerOptions, type ResolvedBreakerOptions } from "./breaker-options.ts";
-import type { BreakerRecord } from "./breaker-record.ts";
+import type { BreakerPhase, BreakerRecord } from "./breaker-record.ts";
 import { MemoryBreakerStore, type BreakerStore, type VersionedRecord } from "./breaker-store.ts";
 import type { Admission, BreakerMode, BreakerPermit, BreakerSnapshot } from "./breaker-types.ts";
 import { DeliveryError, DeliveryErrorCode } from "./errors.ts";
@@ -85,6 +85,37 @@ export class DistributedBreaker {
     }).catch((e: unknown) => {
       // Contention on a completion: the reservation lapses at its expiry, which frees the slot.
       if (!(e instanceof DeliveryError && e.code === DeliveryErrorCode.Contention)) throw e;
+    });
+  }
+
+  /** Hands back an admission without an outcome (the call was not made, or was aborted with its fate unknown): the slot is freed, nothing is counted. */
+  cancel(permit: BreakerPermit): Promise<void> {
+    const destination = permit.destination;
+    return this.#serial(destination, async () => {
+      const drop = (r: BreakerRecord | null) => abandon(r, permit.token);
+      if (permit.store === "local" && this.#mode === "local") await this.#mutate(this.#local, destination, drop);
+      else if (permit.store === "shared" && this.#mode === "shared") await this.#tryShared(destination, drop);
+      // Otherwise the reservation is gone (merged) or unreachable (it lapses at its expiry).
+    }).catch((e: unknown) => {
+      if (!(e instanceof DeliveryError && e.code === DeliveryErrorCode.Contention)) throw e;
+    });
+  }
+
+  /**
+   * Operator override: force-closes `destination` (failures forgotten, probe dropped). In shared mode it is one CAS
+   * write on the cluster-wide record, so every node sees it closed on its next decision; while the shared store is
+   * unreachable it closes this node's in-memory fallback record (which then merges as "closed, no failures").
+   */
+  reset(destination: string): Promise<BreakerResetResult> {
+    this.#checkOpen();
+    const token = Buffer.from(this.#o.random.bytes(16)).toString("hex");
+    return this.#serial(destination, async () => {
+      const step = (r: BreakerRecord | null) => forceClose(r, token);
+      if (this.#mode === "shared") {
+        const shared = await this.#tryShared(destination, step);
+        if (shared.ok) return { destination, store: "shared" as const, ...shared.value };
+      }
+      return { destination, store: "local" as const, ...(await this.#mutate(this.#local, destination, step)) };
     });
   }
 
@@ -287,6 +318,16 @@ export class DistributedBreaker {
   #checkOpen(): void {
     if (this.#closed) throw new DeliveryError(DeliveryErrorCode.Closed, "breaker is closed");
   }
+}
+
+export interface BreakerResetResult {
+  readonly destination: string;
+  /** Which record was closed: the cluster-wide one, or this node's fallback while the shared store is down. */
+  readonly store: BreakerMode;
+  /** Phase before the reset. */
+  readonly from: BreakerPhase;
+  /** Failures that were counted before the reset. */
+  readonly failures: number;
 }
 
 function toAdmission(d: AdmitDecision, destination: string, token: string, store: BreakerMode): Admission {

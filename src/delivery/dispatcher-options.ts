@@ -12,6 +12,8 @@ import { resolveRetryPolicy, type RetryPolicy, type RetryPolicyOptions } from ".
 export interface BreakerGate {
   acquire(destination: string): Promise<Admission>;
   release(permit: BreakerPermit, healthy: boolean): Promise<void>;
+  /** Hands a permit back without an outcome (the call was fenced: never made, or aborted with its fate unknown). Optional: without it, release(permit, true). */
+  cancel?(permit: BreakerPermit): Promise<void>;
 }
 
 /** The subset of fetch the dispatcher uses (injectable for tests). */
@@ -45,6 +47,11 @@ export interface DispatcherOptions {
   pollIntervalMs?: number;
   /** Partitions this node owns now (cluster mode); undefined result = all (single node). Read on every pass. */
   ownedPartitions?: () => ReadonlySet<number> | undefined;
+  /**
+   * Whether this node may still send for `partition` right now (cluster: it holds the lease). Checked synchronously
+   * immediately before every HTTP call, so a call never starts after the partition was lost. Default: always.
+   */
+  owns?: (partition: number) => boolean;
   prepare?: RequestPreparer;
   fetch?: FetchLike;
   metrics?: DeliveryMetrics;
@@ -64,6 +71,7 @@ export interface ResolvedDispatcherOptions {
   readonly batchSize: number;
   readonly pollIntervalMs: number;
   readonly ownedPartitions: () => ReadonlySet<number> | undefined;
+  readonly owns: (partition: number) => boolean;
   readonly prepare: RequestPreparer;
   readonly fetch: FetchLike;
   readonly metrics: DeliveryMetrics;
@@ -84,6 +92,7 @@ export function resolveDispatcherOptions(o: DispatcherOptions): ResolvedDispatch
     batchSize: checkInt("batchSize", o.batchSize ?? 100, 1, 10_000),
     pollIntervalMs: checkInt("pollIntervalMs", o.pollIntervalMs ?? 1000, 10, 60_000),
     ownedPartitions: o.ownedPartitions ?? (() => undefined),
+    owns: o.owns ?? (() => true),
     prepare: o.prepare ?? plainPreparer,
     fetch: o.fetch ?? ((url, init) => fetch(url, init)),
     metrics: o.metrics ?? noopDeliveryMetrics,

@@ -13,6 +13,8 @@ export const DeliveryErrorCode = {
   NotFound: "not_found",
   /** Used after close(). */
   Closed: "closed",
+  /** The event is no longer this node's to finish: its partition moved, or another node already completed or dead-lettered it. */
+  Fenced: "fenced",
 } as const;
 export type DeliveryErrorCode = (typeof DeliveryErrorCode)[keyof typeof DeliveryErrorCode];
 

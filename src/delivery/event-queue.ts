@@ -39,11 +39,22 @@ export interface DeliveryEvent {
   readonly createdAtMs: number;
   /** Short classification of the last failure ("http_503", "timeout", "breaker_open"...), never a response body. */
   readonly lastError: string | null;
+  /**
+   * Served from this node's local outbox while the shared queue (NATS) is unreachable: no partition owner is
+   * involved (the event exists nowhere else yet), so ownership checks and partition fences do not apply.
+   */
+  readonly local?: boolean;
 }
 
 export interface DueOptions {
   /** Only events of these partitions (the ones this node owns); omitted = all (single-node mode). */
   readonly partitions?: ReadonlySet<number>;
+  /**
+   * Partitions not in `partitions` that must stay loaded anyway (calls of theirs are still in flight here and will
+   * complete or reschedule): a cluster queue unloads other partitions, this keeps it from pulling the event away
+   * from under a call whose 2xx is about to be recorded.
+   */
+  readonly retain?: ReadonlySet<number>;
 }
 
 /**

@@ -17,10 +17,10 @@ export {
 } from "./signing.ts";
 export type { BreakerPhase, BreakerRecord, BreakerHolder, BreakerMark } from "./breaker-record.ts";
 export { initialRecord, encodeRecord, decodeRecord, MAX_FAILURE_THRESHOLD } from "./breaker-record.ts";
-export { admit, complete, addFailures, mergeLocal, type BreakerRules, type AdmitDecision, type RefusalReason, type TransitionReason, type PhaseChange, type Step } from "./breaker-logic.ts";
+export { admit, complete, addFailures, mergeLocal, abandon, forceClose, type BreakerRules, type AdmitDecision, type RefusalReason, type TransitionReason, type PhaseChange, type Step } from "./breaker-logic.ts";
 export { MemoryBreakerStore, type BreakerStore, type VersionedRecord } from "./breaker-store.ts";
 export { KvBreakerStore, DEFAULT_BREAKER_BUCKET, isCasConflict, casModeFor, type BreakerCasMode, type KvBreakerStoreOptions } from "./kv-breaker-store.ts";
-export { DistributedBreaker } from "./breaker.ts";
+export { DistributedBreaker, type BreakerResetResult } from "./breaker.ts";
 export { resolveBreakerOptions, type BreakerOptions } from "./breaker-options.ts";
 export type { Admission, BreakerMode, BreakerPermit, BreakerSnapshot, BreakerTransition } from "./breaker-types.ts";
 export type { DeliveryKind, NewDeliveryEvent, DeliveryEvent, DueOptions, EventQueue, DeadLetter, DlqPage, DlqStore } from "./event-queue.ts";

@@ -40,6 +40,8 @@ export class JetStreamEventQueue implements EventQueue, DlqStore {
   #degraded = false;
   #relayTimer: TimerHandle | undefined;
   #relaying: Promise<number> | null = null;
+  /** Outbox events handed to the dispatcher while degraded, by id -> claim expiry (monotonic ms); the relay skips them. */
+  readonly #localClaims = new Map<string, number>();
   #closed = false;
 
   constructor(nc: NatsConnection, outbox: SqliteEventQueue, options: JetStreamQueueOptions = {}) {
@@ -100,6 +102,7 @@ export class JetStreamEventQueue implements EventQueue, DlqStore {
       const added = await this.#outbox.enqueue(e);
       this.#outboxCount = await this.#outbox.size();
       this.#armRelay();
+      this.#o.onEvent(); // served from the outbox while degraded (see due)
       return added;
     }
   }
@@ -115,7 +118,9 @@ export class JetStreamEventQueue implements EventQueue, DlqStore {
   async #relay(): Promise<number> {
     let moved = 0;
     for (;;) {
-      const batch = await this.#outbox.due(Number.MAX_SAFE_INTEGER, this.#o.relayBatch);
+      const read = await this.#outbox.due(Number.MAX_SAFE_INTEGER, this.#o.relayBatch);
+      // Synchronously after the read: events the dispatcher is sending from the outbox stay here until it finished them.
+      const batch = read.filter((e) => !this.#claimed(e.id));
       if (batch.length === 0) break;
       try {
         await this.#ensure();
@@ -132,8 +137,8 @@ export class JetStreamEventQueue implements EventQueue, DlqStore {
         this.#o.log?.warn({ err: String(err) }, "delivery: outbox relay paused; NATS unreachable");
         break;
       }
-      if (batch.length < this.#o.relayBatch) {
-        this.#degraded = false;
+      if (read.length < this.#o.relayBatch) {
+        if (batch.length === read.length) this.#degraded = false;
         break;
       }
     }
@@ -162,11 +167,34 @@ export class JetStreamEventQueue implements EventQueue, DlqStore {
     const out: Array<{ event: DeliveryEvent; order: number }> = [];
     for (const p of await this.#serve(opts)) p.due(nowMs, out);
     out.sort((a, b) => a.event.nextAtMs - b.event.nextAtMs || a.order - b.order);
-    return out.slice(0, limit).map((x) => x.event);
+    const events = out.slice(0, limit).map((x) => x.event);
+    return events.length < limit ? [...events, ...(await this.#localDue(nowMs, limit - events.length))] : events;
+  }
+
+  /**
+   * While NATS is unreachable (degraded) and no relay is running, the outbox's due events are dispatched from here:
+   * they exist on no other node yet, so sending them cannot race a partition owner. Each is claimed so the relay
+   * leaves it alone until the dispatcher completed or rescheduled it (or the claim lapsed).
+   */
+  async #localDue(nowMs: number, limit: number): Promise<DeliveryEvent[]> {
+    if (!this.#degraded || this.#relaying !== null || this.#outboxCount === 0) return [];
+    const local = await this.#outbox.due(nowMs, limit);
+    if (!this.#degraded || this.#relaying !== null) return []; // a relay started meanwhile: it owns the outbox now
+    const untilMs = this.#clock.monotonicMs() + LOCAL_CLAIM_MS;
+    for (const e of local) this.#localClaims.set(e.id, untilMs);
+    return local.map((e) => ({ ...e, local: true }));
+  }
+
+  #claimed(id: string): boolean {
+    const until = this.#localClaims.get(id);
+    if (until === undefined) return false;
+    if (until > this.#clock.monotonicMs()) return true;
+    this.#localClaims.delete(id);
+    return false;
   }
 
   async nextDueAtMs(opts: DueOptions = {}): Promise<number | null> {
-    let min: number | null = null;
+    let min: number | null = this.#degraded && this.#outboxCount > 0 ? await this.#outbox.nextDueAtMs() : null;
     for (const p of await this.#serve(opts)) {
       const n = p.nextDueAtMs();
       if (n !== null && (min === null || n < min)) min = n;
@@ -178,7 +206,7 @@ export class JetStreamEventQueue implements EventQueue, DlqStore {
   async #serve(opts: DueOptions): Promise<PartitionEvents[]> {
     this.#checkOpen();
     const wanted = opts.partitions ?? new Set(Array.from({ length: this.#o.partitionCount }, (_, i) => i));
-    for (const [p] of this.#partitions) if (!wanted.has(p)) await this.closePartition(p);
+    for (const [p] of this.#partitions) if (!wanted.has(p) && !(opts.retain?.has(p) ?? false)) await this.closePartition(p);
     try {
       await this.#ensure();
     } catch {
@@ -227,15 +255,27 @@ export class JetStreamEventQueue implements EventQueue, DlqStore {
   async reschedule(id: string, nextAtMs: number, attempts: number, lastError: string | null = null): Promise<void> {
     checkInt("attempts", attempts, 0, 1_000_000);
     if (!Number.isFinite(nextAtMs)) throw new DeliveryError(DeliveryErrorCode.Invalid, "nextAtMs must be finite");
+    if (this.#localClaims.delete(id)) return this.#outbox.reschedule(id, nextAtMs, attempts, lastError);
     await this.#owner(id).reschedule(id, Math.max(0, Math.floor(nextAtMs)), attempts, lastError === null ? null : lastError.slice(0, 200));
   }
 
   async complete(id: string): Promise<void> {
+    if (this.#localClaims.delete(id)) {
+      await this.#outbox.complete(id); // delivered from the outbox: it is never relayed
+      this.#outboxCount = await this.#outbox.size();
+      return;
+    }
     const p = this.#owner(id);
     await p.finish(id, "c", p.pending.get(id)!.event.attempts);
   }
 
   async deadLetter(id: string, reason: string, attempts?: number): Promise<void> {
+    if (this.#localClaims.delete(id)) {
+      // Dead-lettered while NATS was away: kept in this node's SQLite DLQ (the cluster DLQ is unreachable).
+      await this.#outbox.deadLetter(id, reason, attempts);
+      this.#outboxCount = await this.#outbox.size();
+      return;
+    }
     const p = this.#owner(id);
     const ev = p.pending.get(id)!.event;
     const final = attempts === undefined ? ev.attempts : checkInt("attempts", attempts, 0, 1_000_000);
@@ -299,6 +339,9 @@ export class JetStreamEventQueue implements EventQueue, DlqStore {
     if (this.#closed) throw new DeliveryError(DeliveryErrorCode.Closed, "event queue closed");
   }
 }
+
+/** How long an outbox event handed to the dispatcher is kept from the relay (well above any call timeout). */
+const LOCAL_CLAIM_MS = 60_000;
 
 function withTimeout<T>(p: Promise<T>, ms: number, clock: Clock): Promise<T> {
   return new Promise<T>((resolve, reject) => {

@@ -158,10 +158,20 @@ export class PartitionEvents {
     p.event = { ...p.event, attempts, nextAtMs, lastError };
   }
 
-  /** Terminal: writes the state first (the fence), then deletes the message; a failed delete is cleaned up by the next load. */
+  /**
+   * Terminal: writes the state first (the fence), then deletes the message; a failed delete is cleaned up by the next
+   * load. If another node rescheduled the event meanwhile (an overlap of owners), a completion is still recorded on
+   * top of that state: the 2xx happened, and losing it would only make the event go out again.
+   */
   async finish(id: string, st: "c" | "d", attempts: number): Promise<DeliveryEvent> {
     const p = this.#pendingOf(id);
-    await this.#writeState(id, { st, seq: p.seq, attempts, nextAtMs: p.event.nextAtMs, lastError: p.event.lastError });
+    const state = (): EventState => ({ st, seq: p.seq, attempts, nextAtMs: p.event.nextAtMs, lastError: p.event.lastError });
+    try {
+      await this.#writeState(id, state());
+    } catch (e) {
+      if (st !== "c" || !(e instanceof DeliveryError && e.code === DeliveryErrorCode.Fenced) || !this.pending.has(id)) throw e;
+      await this.#writeState(id, state()); // on the revision just re-read
+    }
     this.pending.delete(id);
     this.#deleteMessage(p.seq);
     this.#pruneTerminal();
@@ -194,12 +204,36 @@ export class PartitionEvents {
       revision = known === undefined ? await this.#d.state.create(key, encodeState(state)) : await this.#d.state.update(key, encodeState(state), known.revision);
     } catch (e) {
       if (isCasConflict(e) || (e instanceof Error && /exists/i.test(e.message))) {
-        // Someone else wrote it: ownership moved. Stop here rather than overwrite the new owner.
-        throw new DeliveryError(DeliveryErrorCode.Contention, "event state changed elsewhere (partition ownership moved)", { retryable: true, cause: e });
+        // Someone else wrote it: ownership moved. Stop here rather than overwrite the new owner. If that writer
+        // finished the event (a deposed owner recording its 2xx late), this copy is done too: drop it, or it
+        // would be sent again on every pass; if it rescheduled it, adopt that state so the next write can land.
+        await this.#adoptStateWrittenElsewhere(id, key);
+        throw new DeliveryError(DeliveryErrorCode.Fenced, "event state changed elsewhere (partition ownership moved)", { retryable: false, cause: e });
       }
       throw new DeliveryError(DeliveryErrorCode.Storage, "event state write failed", { retryable: true, cause: e });
     }
     this.#states.set(id, { state, revision });
+  }
+
+  async #adoptStateWrittenElsewhere(id: string, key: string): Promise<void> {
+    const e = await this.#d.state.get(key).catch(() => null);
+    if (e === null || e.operation !== "PUT") return;
+    let state: EventState;
+    try {
+      state = decodeState(e.value);
+    } catch {
+      return;
+    }
+    this.#states.set(id, { state, revision: e.revision });
+    const p = this.pending.get(id);
+    if (p === undefined) return;
+    if (state.st === "p") {
+      p.event = { ...p.event, attempts: state.attempts, nextAtMs: state.nextAtMs, lastError: state.lastError };
+      return;
+    }
+    this.pending.delete(id);
+    this.#deleteMessage(p.seq);
+    this.#d.warn({ partition: this.partition, st: state.st }, "delivery: event was finished by another node; dropped here");
   }
 
   #deleteMessage(seq: number): void {

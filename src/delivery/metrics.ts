@@ -38,6 +38,8 @@ export interface DeliveryMetrics {
   breakerMode(mode: BreakerMode): void;
   /** Current DLQ size, reported after every change the dispatcher makes. */
   dlqSize(n: number): void;
+  /** An operator force-closed a breaker (`admin breaker reset`); optional for sinks that do not count it. */
+  breakerReset?(r: { destination: string; store: BreakerMode }): void;
 }
 
 export const noopDeliveryMetrics: DeliveryMetrics = Object.freeze({
@@ -52,6 +54,8 @@ export interface DeliveryCountersSnapshot {
   attempts: Record<string, number>;
   outcomes: Record<string, number>;
   transitions: Record<string, number>;
+  /** Operator resets by store ("shared" | "local"). */
+  resets: Record<string, number>;
   latencyMsSum: number;
   latencyCount: number;
   dlqSize: number;
@@ -60,7 +64,7 @@ export interface DeliveryCountersSnapshot {
 
 /** Plain in-memory counters (label-free except the key): for tests, benchmarks and a /cluster/metrics sum. */
 export class DeliveryCounters implements DeliveryMetrics {
-  readonly #s: DeliveryCountersSnapshot = { attempts: {}, outcomes: {}, transitions: {}, latencyMsSum: 0, latencyCount: 0, dlqSize: 0, breakerMode: null };
+  readonly #s: DeliveryCountersSnapshot = { attempts: {}, outcomes: {}, transitions: {}, resets: {}, latencyMsSum: 0, latencyCount: 0, dlqSize: 0, breakerMode: null };
 
   attempt(s: AttemptSample): void {
     bump(this.#s.attempts, s.result);
@@ -75,6 +79,9 @@ export class DeliveryCounters implements DeliveryMetrics {
   }
   breakerMode(mode: BreakerMode): void {
     this.#s.breakerMode = mode;
+  }
+  breakerReset(r: { destination: string; store: BreakerMode }): void {
+    bump(this.#s.resets, r.store);
   }
   dlqSize(n: number): void {
     this.#s.dlqSize = n;
@@ -92,6 +99,7 @@ export function teeMetrics(...sinks: DeliveryMetrics[]): DeliveryMetrics {
     breakerTransition: (t) => sinks.forEach((m) => m.breakerTransition(t)),
     breakerMode: (mode) => sinks.forEach((m) => m.breakerMode(mode)),
     dlqSize: (n) => sinks.forEach((m) => m.dlqSize(n)),
+    breakerReset: (r) => sinks.forEach((m) => m.breakerReset?.(r)),
   };
 }
 

@@ -13,12 +13,14 @@ import type { Config } from "../config/types.ts";
 import { KvMediationStore, KvReplayGuard } from "../controlplane/index.ts";
 import { LeaseManager, Membership, NatsGossipTransport, Ownership, openNatsLeaseStore, type NodeLoad } from "../membership/index.ts";
 import type { Logger } from "../observability/logger.ts";
-import { ReplicatedJournal } from "../replication/index.ts";
+import { ReplicatedJournal, Tombstones } from "../replication/index.ts";
 import { sleep, type Clock, type TimerHandle } from "../runtime/clock.ts";
 import { cryptoRandom } from "../runtime/random.ts";
 import { StorageError, StorageErrorCode } from "../storage/errors.ts";
 import type { MessageStore, StorageDriver } from "../storage/types.ts";
 import type { HealthCheck } from "../transport/health.ts";
+import type { DeliveryOwnershipLink, PartitionFence } from "../delivery/partition-fence.ts";
+import type { DeliveryClusterHooks } from "./delivery-mode.ts";
 import { clusterStatus, type ClusterStatus } from "./cluster-status.ts";
 
 export interface ClusterModeOptions {
@@ -41,12 +43,30 @@ export interface ClusterMode {
   readonly storage: StorageDriver;
   readonly checks: HealthCheck[];
   status(): ClusterStatus;
+  /**
+   * For startDeliveryMode: this node's NATS connection, live lease ownership, and the partition fence run inside
+   * every lease's onLost (so the next owner never starts an event this node may still be sending).
+   */
+  readonly deliveryHooks: DeliveryClusterHooks;
+  /** The replicated journal (for its metrics: publish latency, outbox size and age). */
+  readonly journal: ReplicatedJournal;
   /** Graceful leave, step 1: announce draining, hand every partition over (leases released). Idempotent. */
   drain(): Promise<void>;
   /** Step 2 (after HTTP is closed): stop gossip, flush the journal outbox, close NATS. Idempotent. */
   stop(): Promise<void>;
 }
 
+/**
+ * Leases stop serving this long before they can expire server side (LeaseManager's safetyMarginMs, passed
+ * explicitly because the delivery fence's budget is derived from it). Capped at leaseTtlMs / 2.
+ */
+const LEASE_SAFETY_MARGIN_MS = 500;
+/** Tombstones of confirmed records per partition (the replica's defaults; see src/replication/tombstones.ts). */
+const TOMBSTONE_TTL_MS = 300_000;
+const MAX_TRACKED_PER_PARTITION = 1_000_000;
+const MAX_TOMBSTONES_PER_PARTITION = 1_000_000;
+/** Share of the safety margin the delivery fence may use inside onLost (the rest covers the host close and clock drift). */
+const DELIVERY_FENCE_SHARE = 0.5;
 /** How often failed partition replicas are looked for (and rebuilt while the lease is still held). */
 const REPAIR_INTERVAL_MS = 1000;
 const EXPIRY_SWEEP_INTERVAL_MS = 30_000;
@@ -108,6 +128,14 @@ export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMo
       deadAfterMs: c.deadAfterMs,
       probeTimeoutMs: Math.min(500, c.deadAfterMs - c.suspectAfterMs),
     });
+    // One tombstone set per partition for the node's lifetime, shared by every rebuild of that partition here, so a
+    // record confirmed before a rebuild and re-published by a journal afterwards is still recognised as confirmed.
+    const tombstones = new Map<number, Tombstones>();
+    const tombstonesOf = (p: number): Tombstones => {
+      let t = tombstones.get(p);
+      if (t === undefined) tombstones.set(p, (t = new Tombstones(TOMBSTONE_TTL_MS, MAX_TRACKED_PER_PARTITION, MAX_TOMBSTONES_PER_PARTITION)));
+      return t;
+    };
     const openHost = (p: number, epoch: number): Promise<PartitionHost> =>
       PartitionHost.open({
         partition: p,
@@ -116,16 +144,21 @@ export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMo
         nc,
         clock,
         logger: log,
+        replica: { tombstones: tombstonesOf(p) },
         isHeld: () => leases.holds(p) === epoch,
         onUsageChanged: (mailbox) => usage.markDirty(p, mailbox, (m) => hosts.get(p)?.stats(m) ?? Promise.reject(new Error("gone"))),
       });
     const ownershipEvents = { gained: 0, lost: 0, fenceOverruns: 0 };
+    const safetyMarginMs = Math.min(LEASE_SAFETY_MARGIN_MS, Math.floor(c.leaseTtlMs / 2));
+    const deliveryFenceBudgetMs = Math.floor(safetyMarginMs * DELIVERY_FENCE_SHARE);
+    let deliveryFence: PartitionFence | null = null;
     const leases: LeaseManager = new LeaseManager({
       nodeId: c.nodeId,
       store: leaseStore,
       clock,
       partitions: c.partitions,
       leaseTtlMs: c.leaseTtlMs,
+      safetyMarginMs,
       onGained: async (p, epoch) => {
         const stale = hosts.get(p);
         if (stale) {
@@ -135,10 +168,17 @@ export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMo
         hosts.set(p, await openHost(p, epoch));
       },
       onLost: async (p, epoch) => {
+        // Delivery first and in parallel: its in-flight calls must finish (2xx recorded) or be aborted while the
+        // lease still keeps the next owner out. A fence without a host (rebuild pending) still applies.
+        const fence = deliveryFence;
+        const fencing = fence === null ? Promise.resolve() : fence(p, deliveryFenceBudgetMs).catch((err: unknown) => log.warn({ partition: p, err: errorName(err) }, "cluster: delivery fence failed"));
         const host = hosts.get(p);
-        if (host === undefined || host.epoch !== epoch) return;
-        hosts.delete(p);
-        await host.close(); // stops serving synchronously; the rest is bounded
+        if (host !== undefined && host.epoch === epoch) {
+          hosts.delete(p);
+          await host.close(); // stops serving synchronously; the rest is bounded
+        }
+        tombstones.delete(p); // the partition left this node: its next owner keeps its own
+        await fencing;
       },
       onEvent: (e) => {
         if (e.type === "gained") ownershipEvents.gained++;
@@ -291,6 +331,20 @@ export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMo
       close: async () => {},
     };
 
+    const link: DeliveryOwnershipLink = {
+      ownedPartitions: () => new Set(leases.owned().map((o) => o.partition)),
+      owns: (p) => leases.holds(p) !== null,
+      setFence: (f) => {
+        deliveryFence = f;
+      },
+    };
+    const deliveryHooks: DeliveryClusterHooks = {
+      nc,
+      ownedPartitions: link.ownedPartitions,
+      owns: link.owns,
+      setPartitionFence: link.setFence,
+    };
+
     let draining: Promise<void> | undefined;
     let stopping: Promise<void> | undefined;
     const drain = (): Promise<void> => {
@@ -307,6 +361,8 @@ export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMo
       checks,
       status: () =>
         clusterStatus({ nodeId: c.nodeId, url: o.url, partitions: c.partitions, membership, leases, hosts, journal, mediations, replay, mailbox, endpoint, load: o.load(), natsConnected, ownershipEvents }),
+      deliveryHooks,
+      journal,
       drain,
       stop: () => {
         stopping ??= (async () => {

@@ -21,6 +21,7 @@ import { secretLookup, type WebhookStore } from "../delivery/webhook-store.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { OutboundEvents } from "../protocols/types.ts";
 import { sleep, type Clock } from "../runtime/clock.ts";
+import type { PartitionFence } from "../delivery/partition-fence.ts";
 import { DeliveryEvents } from "./delivery-events.ts";
 import { CachedWebhookStore } from "./webhook-cache.ts";
 
@@ -30,6 +31,10 @@ export interface DeliveryClusterHooks {
   readonly nc: NatsConnection | null;
   /** Partitions this node holds the lease for and serves, now; read on every dispatcher pass. */
   ownedPartitions(): ReadonlySet<number>;
+  /** Live lease check, right before every HTTP call (absent: ownedPartitions() decides, which may lag). */
+  owns?(partition: number): boolean;
+  /** Registers delivery's partition fence, awaited inside the lease's onLost (absent: no fencing, see partitionLost). */
+  setPartitionFence?(fence: PartitionFence | null): void;
 }
 
 export interface DeliveryModeOptions {
@@ -66,8 +71,12 @@ export interface DeliveryMode {
   readonly admin: AdminHandler | null;
   readonly breaker: DistributedBreaker;
   readonly counters: DeliveryCounters;
-  /** Cluster mode: stop dispatching `partition` now (ownership lost). Awaitable inside onLost. */
-  partitionLost(partition: number): Promise<void>;
+  /**
+   * Cluster mode: ownership of `partition` is being lost (called inside the lease's onLost through the registered
+   * fence). Waits up to ~budgetMs for its in-flight calls to finish and record their outcome, aborts the rest, then
+   * unloads the partition. Default budget: DEFAULT_FENCE_BUDGET_MS.
+   */
+  partitionLost(partition: number, budgetMs?: number): Promise<void>;
   /** Ownership changed (gained): run a dispatcher pass soon. */
   partitionsChanged(): void;
   status(): Promise<DeliveryStatus>;
@@ -76,6 +85,8 @@ export interface DeliveryMode {
 }
 
 const QUEUE_FILE = "delivery.sqlite";
+/** Fence budget when the caller gives none (cluster mode passes a share of the lease safety margin). */
+const DEFAULT_FENCE_BUDGET_MS = 300;
 const OUTBOX_FILE = "delivery-outbox.sqlite";
 const WEBHOOKS_FILE = "webhooks.sqlite";
 
@@ -155,7 +166,9 @@ export async function startDeliveryMode(o: DeliveryModeOptions): Promise<Deliver
       concurrencyPerDestination: d.concurrencyPerDestination,
       ...(o.pollIntervalMs !== undefined ? { pollIntervalMs: o.pollIntervalMs } : {}),
       ownedPartitions: cluster === null ? () => undefined : () => cluster.ownedPartitions(),
-      prepare: webhookPreparer(secretLookup(store)),
+      ...(cluster?.owns !== undefined ? { owns: (p: number) => cluster.owns!(p) } : {}),
+      // Through the cache: the store first, the last secret read only while the store is unreachable.
+      prepare: webhookPreparer(secretLookup(webhooks)),
       metrics,
       log,
       ...(o.fetch ? { fetch: o.fetch } : {}),
@@ -192,23 +205,36 @@ export async function startDeliveryMode(o: DeliveryModeOptions): Promise<Deliver
             dlq: queue,
             queue,
             breaker,
+            onBreakerReset: (r) => {
+              metrics.breakerReset?.(r);
+              log.warn({ destination: r.destination, store: r.store, from: r.from, failures: r.failures }, "delivery: breaker reset by an operator");
+            },
             clock,
             log,
             onDrain: o.onDrain ?? null,
             stats: () => ({ node_id: config.cluster.nodeId, breaker_mode: breaker.mode, ...counters.snapshot() }),
           });
 
+    const partitionLost = async (p: number, budgetMs = DEFAULT_FENCE_BUDGET_MS): Promise<void> => {
+      const r = await dispatcher.fence(p, budgetMs);
+      await jsQueue?.closePartition(p);
+      if (r.aborted > 0 || r.unsettled > 0) log.warn({ partition: p, ...r, budgetMs }, "delivery: partition fenced with calls still in flight; the next owner resends those (same Idempotency-Key)");
+      else if (r.finished > 0) log.info({ partition: p, finished: r.finished }, "delivery: partition fenced after its in-flight calls finished");
+    };
+    if (cluster?.setPartitionFence !== undefined) {
+      cluster.setPartitionFence(partitionLost);
+      cleanup.push(() => cluster.setPartitionFence?.(null));
+    }
+
     let stopping: Promise<void> | undefined;
-    log.info({ mode: cluster === null ? "single" : "cluster", breaker: breaker.mode, breakerCas: shared?.casMode ?? null, coalesceMs: d.webhookCoalesceMs }, "delivery pipeline started");
+    log.info({ mode: cluster === null ? "single" : "cluster", fenced: cluster?.setPartitionFence !== undefined, breaker: breaker.mode, breakerCas: shared?.casMode ?? null, coalesceMs: d.webhookCoalesceMs }, "delivery pipeline started");
     return {
       outbound: events,
       webhooks,
       admin,
       breaker,
       counters,
-      partitionLost: async (p) => {
-        await jsQueue?.closePartition(p);
-      },
+      partitionLost,
       partitionsChanged: () => dispatcher.wake(),
       status,
       stop: () => {
@@ -234,24 +260,3 @@ async function withRetries<T>(fn: () => Promise<T>, clock: Clock, attempts = 8):
   }
 }
 
-/**
- * Hooks derived from GET /cluster/status data (`owned[].serving`), for a node whose cluster mode does not hand
- * delivery its own hooks: ownership is re-read at most every `refreshMs`. Partitions that left the set are
- * closed by the queue on its next pass (JetStreamEventQueue aligns loaded partitions with the owned set).
- */
-export function hooksFromClusterStatus(status: () => { owned: readonly { partition: number; serving: boolean }[] } | undefined, clock: Clock, refreshMs = 100): DeliveryClusterHooks {
-  let cached: ReadonlySet<number> = new Set();
-  let atMs = Number.NEGATIVE_INFINITY;
-  return {
-    nc: null,
-    ownedPartitions: () => {
-      const nowMs = clock.monotonicMs();
-      if (nowMs - atMs >= refreshMs) {
-        const s = status();
-        cached = new Set((s?.owned ?? []).filter((x) => x.serving).map((x) => x.partition));
-        atMs = nowMs;
-      }
-      return cached;
-    },
-  };
-}

@@ -18,12 +18,11 @@ import { makeInvitationInfo } from "../transport/invitation.ts";
 import { LagMonitor } from "../transport/lag-monitor.ts";
 import { startClusterMode, type ClusterMode } from "./cluster-mode.ts";
 import { prometheusDeliveryMetrics } from "./delivery-metrics.ts";
-import { hooksFromClusterStatus, startDeliveryMode, type DeliveryMode } from "./delivery-mode.ts";
+import { startDeliveryMode, type DeliveryMode } from "./delivery-mode.ts";
 import { ExpirySweep } from "./expiry-sweep.ts";
 import { MemoryGovernor } from "./memory-governor.ts";
 import { createNodeMetrics, timedMailbox } from "./metrics-wiring.ts";
 import { tracedReceiver } from "../transport/traced-receiver.ts";
-import { ReplicatedJournal } from "../replication/index.ts";
 import { startTracing } from "../observability/tracing.ts";
 
 export interface HavenNode {
@@ -63,8 +62,6 @@ export interface NodeOptions {
 }
 
 const DB_FILE = "haven.sqlite";
-/** Where cluster-mode.ts keeps the replication journal (under DATA_DIR). */
-const JOURNAL_FILE = "journal.sqlite";
 
 /** With PORT=0 the default PUBLIC_URL (`http://localhost:0`) names port 0: put the bound port in. */
 function withBoundPort(config: Config, port: number): Config["server"] {
@@ -174,10 +171,7 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
       });
       checks.push(...cluster.checks);
       await nodeMetrics.attachCluster(cluster);
-      // cluster-mode.ts opens the journal at DATA_DIR/journal.sqlite; found by path so that file needs no change.
-      const journal = ReplicatedJournal.forPath(join(config.storage.dataDir, JOURNAL_FILE));
-      if (journal !== undefined) nodeMetrics.attachJournal(journal);
-      else log.warn({}, "replication metrics unavailable: journal not found");
+      nodeMetrics.attachJournal(cluster.journal);
       const partitionsDir = join(config.storage.dataDir, "partitions");
       const c = cluster;
       nodeMetrics.attachMailboxFiles(() => c.status().owned.filter((p) => p.serving).map((p) => join(partitionsDir, `p-${p.partition}.sqlite`)), quota);
@@ -191,7 +185,7 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
       config: nodeConfig,
       clock,
       logger,
-      cluster: clusterNow === undefined ? null : hooksFromClusterStatus(() => clusterNow.status(), clock),
+      cluster: clusterNow === undefined ? null : clusterNow.deliveryHooks,
       metrics: prometheusDeliveryMetrics(nodeMetrics.metrics, clusterNow !== undefined),
       onDrain: opts.onDrainRequest ?? (() => process.kill(process.pid, "SIGTERM")),
     });

@@ -18,7 +18,11 @@ interface Entry {
   readonly atMs: number;
 }
 
-/** Secrets are never cached: resolveSecret always reads the store (it runs once per attempt, not per forward). */
+/**
+ * Secrets are always read from the store first (resolveSecret runs once per attempt, not per forward); the last one
+ * read is kept only as a fallback for when the store is unreachable, so webhooks accepted during a NATS outage can
+ * still be signed and sent from this node's outbox. A delete or put through this node drops it.
+ */
 export class CachedWebhookStore implements WebhookStore {
   readonly #inner: WebhookStore;
   readonly #ttlMs: number;
@@ -26,6 +30,7 @@ export class CachedWebhookStore implements WebhookStore {
   readonly #clock: Clock;
   readonly #cache = new Map<string, Entry>();
   readonly #lookupTimeoutMs: number;
+  readonly #lastSecrets = new Map<string, Secret | null>();
   /** Lookups that failed or timed out and were answered from a stale entry or as "none". */
   lookupFailures = 0;
 
@@ -57,6 +62,7 @@ export class CachedWebhookStore implements WebhookStore {
 
   async put(w: WebhookInput): Promise<WebhookView> {
     this.#cache.delete(w.recipientDid);
+    this.#lastSecrets.delete(w.recipientDid);
     const v = await this.#inner.put(w);
     this.#cache.delete(w.recipientDid);
     return v;
@@ -88,6 +94,7 @@ export class CachedWebhookStore implements WebhookStore {
 
   async delete(recipientDid: string): Promise<boolean> {
     this.#cache.delete(recipientDid);
+    this.#lastSecrets.delete(recipientDid);
     const r = await this.#inner.delete(recipientDid);
     this.#cache.delete(recipientDid);
     return r;
@@ -97,7 +104,20 @@ export class CachedWebhookStore implements WebhookStore {
     return this.#inner.list(page);
   }
 
-  resolveSecret(recipientDid: string): Promise<Secret | null> {
-    return this.#inner.resolveSecret(recipientDid);
+  async resolveSecret(recipientDid: string): Promise<Secret | null> {
+    try {
+      const secret = await this.#inner.resolveSecret(recipientDid);
+      this.#lastSecrets.delete(recipientDid);
+      this.#lastSecrets.set(recipientDid, secret);
+      if (this.#lastSecrets.size > this.#max) {
+        const oldest = this.#lastSecrets.keys().next().value;
+        if (oldest !== undefined) this.#lastSecrets.delete(oldest);
+      }
+      return secret;
+    } catch (err) {
+      if (!this.#lastSecrets.has(recipientDid)) throw err;
+      this.lookupFailures++;
+      return this.#lastSecrets.get(recipientDid) ?? null;
+    }
   }
 }

@@ -1,7 +1,6 @@
 // ReplicatedJournal: the accept path. Journal locally (group commit) and publish to JetStream in parallel;
 // while NATS is unreachable accept into the local outbox and relay in order when it returns.
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type PubAck } from "@nats-io/jetstream";
-import { resolve as resolvePath } from "node:path";
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import { TRACEPARENT_HEADER } from "../observability/trace-context.ts";
 import { currentTraceparent, inSpan } from "../observability/tracing.ts";
@@ -43,8 +42,6 @@ export interface JournalObserver {
   publishFailed?(seconds: number): void;
 }
 
-/** Open journals by their (resolved) file path, so a node can find the one its cluster wiring opened. */
-const openJournals = new Map<string, ReplicatedJournal>();
 
 const META_STREAM_CREATED = "stream_created";
 
@@ -113,7 +110,6 @@ export class ReplicatedJournal {
       o.log?.warn({ err: e }, "replication: NATS not reachable at open; accepting into the local outbox");
       j.enterDegraded();
     }
-    openJournals.set(resolvePath(o.journalPath), j);
     j.watch.start();
     j.followConnection();
     j.schedulePrune();
@@ -186,11 +182,6 @@ export class ReplicatedJournal {
     return () => void this.observers.delete(observer);
   }
 
-  /** The open journal writing `journalPath`, if any (closed journals are forgotten). */
-  static forPath(journalPath: string): ReplicatedJournal | undefined {
-    return openJournals.get(resolvePath(journalPath));
-  }
-
   /** Checks the stream for loss now (also runs periodically and on reconnect). */
   checkStream(): Promise<void> {
     return this.watch.check();
@@ -200,8 +191,6 @@ export class ReplicatedJournal {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const key = resolvePath(this.o.journalPath);
-    if (openJournals.get(key) === this) openJournals.delete(key);
     this.observers.clear();
     this.watch.stop();
     if (this.relayTimer) this.o.clock.clearTimeout(this.relayTimer);

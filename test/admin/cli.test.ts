@@ -70,3 +70,22 @@ test("breaker status, drain where the node offers none, wrong token", async () =
   expect(status.code).toBe(2);
   expect(status.err).toContain("not running in cluster mode");
 });
+
+test("breaker reset <url>: an open breaker is closed; status shows it closed; a missing argument is a usage error", async () => {
+  const dest = "https://flaky.example:443";
+  for (let i = 0; i < 5; i++) {
+    const p = await breaker.acquire(dest);
+    if (!p.admitted) throw new Error("expected admission");
+    await breaker.release(p.permit, false);
+  }
+  expect((await breaker.snapshot(dest)).phase).toBe("open");
+  const r = await cli(["breaker", "reset", "https://flaky.example/hooks/1"]);
+  expect(r.code).toBe(0);
+  expect(r.out).toContain(`breaker of ${dest} closed on this node only`);
+  expect(r.out).toContain("it was open");
+  expect((await breaker.snapshot(dest)).phase).toBe("closed");
+  expect((await cli(["breaker", "status", dest])).out).toMatch(/https:\/\/flaky.example:443\s+closed/);
+  const usage = await cli(["breaker", "reset"]);
+  expect(usage.code).toBe(2);
+  expect(usage.err).toContain("usage: breaker reset");
+});

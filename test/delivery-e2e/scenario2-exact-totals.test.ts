@@ -19,10 +19,13 @@ const MAX_ENROLMENTS = 60;
 const IN_FLIGHT = 32;
 
 /**
- * KNOWN FAILING (issue #5 open): under ownership churn a node whose partition moved away still receives the 2xx of an
- * in-flight webhook call but can no longer record it as completed, so the new owner sends the event again (same
- * Idempotency-Key; 19-25 duplicates per 5000 in bench:delivery). Until in-flight deliveries are fenced on partition
- * loss, this test runs only with HAVEN_KNOWN_ISSUES=1 so the default suite stays a truthful green.
+ * KNOWN FAILING, rarely (issue #5 open): in-flight deliveries are now fenced on partition loss (cluster-mode onLost ->
+ * delivery.partitionLost: no call starts once the lease stops serving; calls in flight get ~175 ms to finish and record
+ * their 2xx before the lease can be taken over; the rest are aborted). Under heavy CPU load a local call can stay out
+ * longer than that: it is aborted after its request left, and the new owner sends it again with the same
+ * Idempotency-Key (log "in-flight call aborted by the partition fence"; not counted as delivered twice). Measured: 4/5
+ * runs pass; the failing run had exactly 4 such aborts and 1004 requests. Until this at-least-once case is rare enough
+ * for a strict endpoint count, the test runs only with HAVEN_KNOWN_ISSUES=1 so the default suite stays a truthful green.
  */
 const runKnownIssues = process.env.HAVEN_KNOWN_ISSUES === "1";
 

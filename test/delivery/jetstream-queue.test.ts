@@ -96,18 +96,36 @@ describe("JetStreamEventQueue", () => {
     await b.close();
   });
 
-  test("a deposed owner still holding the partition cannot overwrite the new owner's state (CAS fence)", async () => {
+  test("a deposed owner still holding the partition cannot overwrite the new owner's schedule (CAS fence); its recorded 2xx still counts", async () => {
     const { a, b } = await pair();
     await a.enqueue(ev("f1", 3));
     await a.due(FAR, 10, P(3));
     await a.reschedule("f1", FAR - 5, 1, "timeout");
     await b.due(FAR, 10, P(3)); // b loads revision after a's write
     await b.reschedule("f1", FAR - 4, 2, "timeout");
-    const err = await a.complete("f1").catch((e: unknown) => e);
+    const err = await a.reschedule("f1", FAR - 3, 9, "timeout").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DeliveryError);
-    expect((err as DeliveryError).code).toBe("contention");
+    expect((err as DeliveryError).code).toBe("fenced");
     const again = await b.due(FAR, 10, P(3));
     expect(again.map((e) => [e.id, e.attempts])).toEqual([["f1", 2]]);
+    // A 2xx the deposed owner got is still recorded (it happened): the new owner's copy goes at its next write.
+    await a.complete("f1");
+    expect(((await b.reschedule("f1", FAR - 2, 3).catch((e: unknown) => e)) as DeliveryError).code).toBe("fenced");
+    expect(await b.due(FAR, 10, P(3))).toEqual([]);
+    await a.close();
+    await b.close();
+  });
+
+  test("a late completion by the deposed owner wins: the new owner's copy is dropped (fenced), not sent again on every pass", async () => {
+    const { a, b } = await pair();
+    await a.enqueue(ev("g1", 3));
+    await a.due(FAR, 10, P(3));
+    await b.due(FAR, 10, P(3)); // b loaded the event while a's call was still out
+    await a.complete("g1"); // a's 2xx recorded late
+    const err = await b.complete("g1").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DeliveryError);
+    expect((err as DeliveryError).code).toBe("fenced");
+    expect(await b.due(FAR, 10, P(3))).toEqual([]);
     await a.close();
     await b.close();
   });
