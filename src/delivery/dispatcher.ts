@@ -1,4 +1,6 @@
 // The dispatcher: takes due events, asks the breaker, makes the call with a deadline, classifies it, and completes, retries or dead-letters.
+import { TRACEPARENT_HEADER } from "../observability/trace-context.ts";
+import { currentTraceparent, inRemoteSpan, tracingEnabled } from "../observability/tracing.ts";
 import type { TimerHandle } from "../runtime/clock.ts";
 import type { BreakerPermit } from "./breaker-types.ts";
 import { DeliveryError, DeliveryErrorCode } from "./errors.ts";
@@ -228,7 +230,9 @@ export class Dispatcher {
     }
     const startedMs = o.clock.monotonicMs();
     flight.calling = true;
-    const outcome = await this.#call(req, flight.abort); // never throws: every failure is classified
+    // never throws: every failure is classified. Traced, the attempt is a `deliver` span in the trace of the request
+    // that queued the event, and the receiver is told that span; untraced, exactly the plain call.
+    const outcome = await (tracingEnabled() ? inRemoteSpan("deliver", e.traceparent, () => this.#call(withSpanHeader(req), flight.abort)) : this.#call(req, flight.abort));
     flight.calling = false;
     if (outcome.result !== "success" && flight.fenced && flight.abort.signal.aborted) {
       // Aborted by fence(): its fate is unknown (the request may have arrived). No outcome, no attempt counted,
@@ -293,6 +297,12 @@ export class Dispatcher {
   #outcome(e: DeliveryEvent, outcome: DeliveryOutcome): void {
     this.#o.metrics.outcome({ destination: e.destination, kind: e.kind, outcome });
   }
+}
+
+/** `req` plus the current (deliver) span as its traceparent header, so the receiver can join the trace. */
+function withSpanHeader(req: PreparedRequest): PreparedRequest {
+  const tp = currentTraceparent();
+  return tp === undefined ? req : { ...req, headers: { ...req.headers, [TRACEPARENT_HEADER]: tp } };
 }
 
 function fenced(): DeliveryError {

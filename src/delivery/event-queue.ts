@@ -20,6 +20,11 @@ export interface NewDeliveryEvent {
   readonly signingRef?: string | null;
   /** Not before this wall-clock ms (default: now, i.e. due at once). */
   readonly notBeforeMs?: number;
+  /**
+   * W3C traceparent of the span that queued the event (currentTraceparent(); absent while tracing is off): the
+   * dispatcher's `deliver` span joins that trace. Invalid values are dropped (stored as null), never an error.
+   */
+  readonly traceparent?: string | null;
 }
 
 export interface DeliveryEvent {
@@ -44,6 +49,8 @@ export interface DeliveryEvent {
    * involved (the event exists nowhere else yet), so ownership checks and partition fences do not apply.
    */
   readonly local?: boolean;
+  /** The traceparent it was queued with (validated; absent when there was none). */
+  readonly traceparent?: string | null;
 }
 
 export interface DueOptions {

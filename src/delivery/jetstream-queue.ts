@@ -9,6 +9,7 @@ import type { DeadLetter, DeliveryEvent, DlqPage, DlqStore, DueOptions, EventQue
 import { JetStreamDlq } from "./js-dlq.ts";
 import { PartitionEvents } from "./js-partition.ts";
 import { encodeEvent, eventSubject, type EventRecord } from "./js-records.ts";
+import { traceparentField } from "./traceparent.ts";
 import { ensureDeliveryStreams, resolveJetStreamQueueOptions, type JetStreamQueueOptions, type ResolvedJsQueueOptions } from "./jetstream-queue-options.ts";
 import type { SqliteEventQueue } from "./sqlite-queue.ts";
 
@@ -332,7 +333,9 @@ export class JetStreamEventQueue implements EventQueue, DlqStore {
     if (e.kind !== "webhook" && e.kind !== "push" && e.kind !== "reply") throw bad("kind");
     parseDeliveryUrl(e.url);
     const notBeforeMs = Math.max(0, Math.floor(e.notBeforeMs ?? this.#clock.nowMs()));
-    return { id: e.id, kind: e.kind, mailbox: e.mailbox, partition: e.partition, url: e.url, body: e.body, contentType: e.contentType, signingRef: e.signingRef ?? null, notBeforeMs, createdAtMs, replay };
+    const rec: EventRecord = { id: e.id, kind: e.kind, mailbox: e.mailbox, partition: e.partition, url: e.url, body: e.body, contentType: e.contentType, signingRef: e.signingRef ?? null, notBeforeMs, createdAtMs, replay };
+    // A bad traceparent is dropped here, not rejected: the event matters, its trace link does not.
+    return { ...rec, ...traceparentField(e.traceparent) };
   }
 
   #checkOpen(): void {

@@ -3,6 +3,7 @@ import { decode, encode } from "@msgpack/msgpack";
 import { parseDeliveryUrl } from "./destination.ts";
 import { DeliveryError, DeliveryErrorCode } from "./errors.ts";
 import type { DeadLetter, DeliveryEvent, DeliveryKind } from "./event-queue.ts";
+import { traceparentField } from "./traceparent.ts";
 
 /** Default stream subjects: one per partition, so the owner reads only its own partitions. */
 export const EVENT_SUBJECT_PREFIX = "haven.events.";
@@ -35,6 +36,8 @@ export interface EventRecord {
   readonly createdAtMs: number;
   /** Re-enqueued from the DLQ: a terminal state older than this message does not suppress it. */
   readonly replay: boolean;
+  /** W3C traceparent it was queued with; absent in records written before it existed or outside a trace. */
+  readonly traceparent?: string;
 }
 
 /** "p" pending, "c" completed, "d" dead-lettered. Written only by the partition owner, every write a CAS. */
@@ -82,7 +85,8 @@ function obj(bytes: Uint8Array, maxBytes: number): Record<string, unknown> {
 }
 
 export function encodeEvent(r: EventRecord): Uint8Array {
-  return encode({ v: 1, ...r });
+  const { traceparent, ...rest } = r;
+  return encode({ v: 1, ...rest, ...traceparentField(traceparent) });
 }
 
 export function decodeEvent(bytes: Uint8Array, maxBytes: number): EventRecord {
@@ -103,6 +107,8 @@ export function decodeEvent(bytes: Uint8Array, maxBytes: number): EventRecord {
     notBeforeMs: int(o.notBeforeMs, "notBeforeMs"),
     createdAtMs: int(o.createdAtMs, "createdAtMs"),
     replay: o.replay === true,
+    // Optional and never fatal: a bad trace context only loses the trace link.
+    ...traceparentField(o.traceparent),
   };
 }
 
@@ -132,11 +138,14 @@ export function toDeliveryEvent(r: EventRecord, attempts: number, nextAtMs: numb
     nextAtMs,
     createdAtMs: r.createdAtMs,
     lastError,
+    ...traceparentField(r.traceparent),
   };
 }
 
 export function encodeDeadLetter(d: DeadLetter): Uint8Array {
-  return encode({ v: 1, ...d });
+  // traceparent only when valid (msgpack would write an undefined one as nil).
+  const { traceparent, ...rest } = d;
+  return encode({ v: 1, ...rest, ...traceparentField(traceparent) });
 }
 
 export function decodeDeadLetter(bytes: Uint8Array, maxBytes: number): DeadLetter {
@@ -161,5 +170,6 @@ export function decodeDeadLetter(bytes: Uint8Array, maxBytes: number): DeadLette
     lastError: optStr(o.lastError, "lastError"),
     reason: typeof o.reason === "string" ? o.reason.slice(0, 200) : "",
     deadAtMs: int(o.deadAtMs, "deadAtMs"),
+    ...traceparentField(o.traceparent),
   };
 }

@@ -5,7 +5,8 @@ import { systemClock } from "../runtime/clock.ts";
 import { parseDeliveryUrl } from "./destination.ts";
 import { checkInt, DeliveryError, DeliveryErrorCode } from "./errors.ts";
 import type { DeadLetter, DeliveryEvent, DeliveryKind, DlqPage, DlqStore, DueOptions, EventQueue, NewDeliveryEvent } from "./event-queue.ts";
-import { SCHEMA, type Row } from "./sqlite-schema.ts";
+import { migrate, SCHEMA, type Row } from "./sqlite-schema.ts";
+import { storedTraceparent, traceparentField } from "./traceparent.ts";
 
 export interface SqliteQueueOptions {
   /** Database file (e.g. DATA_DIR/delivery.sqlite); ":memory:" for unit tests only. */
@@ -22,7 +23,7 @@ const KINDS: ReadonlySet<string> = new Set<DeliveryKind>(["webhook", "push", "re
 const MAX_ID_CHARS = 256;
 const MAX_REASON_CHARS = 200;
 const MAX_DUE_LIMIT = 10_000;
-const COLUMNS = "id, kind, mailbox, partition, url, destination, body, content_type, signing_ref, attempts, next_at_ms, created_at_ms, last_error";
+const COLUMNS = "id, kind, mailbox, partition, url, destination, body, content_type, signing_ref, attempts, next_at_ms, created_at_ms, last_error, traceparent";
 
 export class SqliteEventQueue implements EventQueue, DlqStore {
   readonly #db: Database;
@@ -42,6 +43,7 @@ export class SqliteEventQueue implements EventQueue, DlqStore {
       if (mode !== "wal" && o.path !== ":memory:") throw new Error(`could not enable WAL (journal_mode=${mode})`);
       this.#db.run("PRAGMA synchronous = FULL"); // an acked event survives power loss
       this.#db.run(SCHEMA);
+      migrate(this.#db);
     });
   }
 
@@ -53,8 +55,8 @@ export class SqliteEventQueue implements EventQueue, DlqStore {
         if (this.#db.query("SELECT 1 FROM delivered WHERE id = ?").get(e.id)) return false;
         if (this.#db.query("SELECT 1 FROM dlq WHERE id = ?").get(e.id)) return false;
         const r = this.#db
-          .query(`INSERT OR IGNORE INTO events (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, NULL)`)
-          .run(e.id, e.kind, e.mailbox, e.partition, e.url, v.destination, e.body, e.contentType, e.signingRef ?? null, e.notBeforeMs ?? nowMs, nowMs);
+          .query(`INSERT OR IGNORE INTO events (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, NULL, ?)`)
+          .run(e.id, e.kind, e.mailbox, e.partition, e.url, v.destination, e.body, e.contentType, e.signingRef ?? null, e.notBeforeMs ?? nowMs, nowMs, storedTraceparent(e.traceparent));
         return r.changes === 1;
       })(),
     );
@@ -143,7 +145,7 @@ export class SqliteEventQueue implements EventQueue, DlqStore {
     return wrap(() =>
       this.#db.transaction(() => {
         const r = this.#db
-          .query(`INSERT OR IGNORE INTO events (${COLUMNS}) SELECT id, kind, mailbox, partition, url, destination, body, content_type, signing_ref, 0, ?, created_at_ms, NULL FROM dlq ${filter}`)
+          .query(`INSERT OR IGNORE INTO events (${COLUMNS}) SELECT id, kind, mailbox, partition, url, destination, body, content_type, signing_ref, 0, ?, created_at_ms, NULL, traceparent FROM dlq ${filter}`)
           .run(Math.floor(nowMs), ...params);
         this.#db.query(`DELETE FROM dlq ${filter}`).run(...params);
         return r.changes;
@@ -176,6 +178,8 @@ function toEvent(r: Row): DeliveryEvent {
     nextAtMs: r.next_at_ms,
     createdAtMs: r.created_at_ms,
     lastError: r.last_error,
+    // Validated on the way out too: the file may predate the check or have been edited.
+    ...traceparentField(r.traceparent),
   };
 }
 

@@ -1,4 +1,5 @@
-// Schema of the delivery outbox database: pending events, dead letters, recently delivered ids.
+// Schema of the delivery outbox database: pending events, dead letters, recently delivered ids; and its additive migrations.
+import type { Database } from "bun:sqlite";
 
 const EVENT_COLUMNS = `
   id TEXT NOT NULL,
@@ -13,7 +14,8 @@ const EVENT_COLUMNS = `
   attempts INTEGER NOT NULL,
   next_at_ms INTEGER NOT NULL,
   created_at_ms INTEGER NOT NULL,
-  last_error TEXT`;
+  last_error TEXT,
+  traceparent TEXT`;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (${EVENT_COLUMNS}, PRIMARY KEY (id));
@@ -38,4 +40,25 @@ export interface Row {
   next_at_ms: number;
   created_at_ms: number;
   last_error: string | null;
+  /** Added by migration 1; null for rows written before it (and for events queued outside a trace). */
+  traceparent: string | null;
+}
+
+/**
+ * Columns added after the first release, per table. A database created before them gets each one as a nullable
+ * column (ALTER TABLE ... ADD COLUMN is cheap in SQLite: old rows read NULL without being rewritten).
+ */
+const ADDED_COLUMNS: readonly { table: "events" | "dlq"; column: string; type: string }[] = [
+  { table: "events", column: "traceparent", type: "TEXT" },
+  { table: "dlq", column: "traceparent", type: "TEXT" },
+];
+
+/** Brings an existing database up to SCHEMA (run after it, in one transaction); a no-op on a new one. */
+export function migrate(db: Database): void {
+  db.transaction(() => {
+    for (const a of ADDED_COLUMNS) {
+      const cols = db.query<{ name: string }, []>(`PRAGMA table_info(${a.table})`).all();
+      if (!cols.some((c) => c.name === a.column)) db.run(`ALTER TABLE ${a.table} ADD COLUMN ${a.column} ${a.type}`);
+    }
+  })();
 }

@@ -3,6 +3,7 @@ import { partitionOf } from "../cluster/partition.ts";
 import type { EventQueue, NewDeliveryEvent } from "../delivery/event-queue.ts";
 import { webhookBody } from "../delivery/signing.ts";
 import type { WebhookStore, WebhookView } from "../delivery/webhook-store.ts";
+import { currentTraceparent } from "../observability/tracing.ts";
 import type { OutboundEvents } from "../protocols/types.ts";
 import type { Clock, TimerHandle } from "../runtime/clock.ts";
 
@@ -28,6 +29,8 @@ interface Window {
   readonly mailbox: string;
   readonly firstId: string;
   readonly createdAtMs: number;
+  /** The first message's trace: a coalesced notification joins the trace of the forward that opened the window. */
+  readonly traceparent: string | undefined;
   count: number;
   timer: TimerHandle;
 }
@@ -53,8 +56,10 @@ export class DeliveryEvents implements OutboundEvents {
     const hook = await this.#webhookFor(e.recipientDid, e.mailbox);
     if (hook === null) return;
     const nowMs = this.#o.clock.nowMs();
+    // The forward's span (undefined while tracing is off): the deliver span of the notification joins its trace.
+    const traceparent = currentTraceparent();
     if (this.#o.coalesceMs === 0 || this.#closed) {
-      await this.#enqueueWebhook(hook, e.mailbox, `wh:${e.dedupId}`, 1, nowMs);
+      await this.#enqueueWebhook(hook, e.mailbox, `wh:${e.dedupId}`, 1, nowMs, traceparent);
       return;
     }
     const key = `${e.mailbox}\u0000${hook.recipientDid}`;
@@ -64,11 +69,11 @@ export class DeliveryEvents implements OutboundEvents {
       return;
     }
     if (this.#windows.size >= MAX_OPEN_WINDOWS) {
-      await this.#enqueueWebhook(hook, e.mailbox, `wh:${e.dedupId}`, 1, nowMs);
+      await this.#enqueueWebhook(hook, e.mailbox, `wh:${e.dedupId}`, 1, nowMs, traceparent);
       return;
     }
     const timer = this.#o.clock.setTimeout(() => this.#closeWindow(key), this.#o.coalesceMs, { unref: true });
-    this.#windows.set(key, { hook, mailbox: e.mailbox, firstId: e.dedupId, createdAtMs: nowMs, count: 1, timer });
+    this.#windows.set(key, { hook, mailbox: e.mailbox, firstId: e.dedupId, createdAtMs: nowMs, traceparent, count: 1, timer });
   }
 
   async reply(e: { id: string; toDid: string; url: string; body: Uint8Array; contentType: string }): Promise<void> {
@@ -81,6 +86,7 @@ export class DeliveryEvents implements OutboundEvents {
       url: e.url,
       body: e.body,
       contentType: e.contentType,
+      ...withTraceparent(currentTraceparent()),
     };
     await this.#o.queue.enqueue(ev);
     this.#o.onQueued?.();
@@ -100,7 +106,7 @@ export class DeliveryEvents implements OutboundEvents {
     const w = this.#windows.get(key);
     if (w === undefined) return;
     this.#windows.delete(key);
-    const p = this.#enqueueWebhook(w.hook, w.mailbox, `whc:${w.firstId}`, w.count, w.createdAtMs)
+    const p = this.#enqueueWebhook(w.hook, w.mailbox, `whc:${w.firstId}`, w.count, w.createdAtMs, w.traceparent)
       .catch((err: unknown) => this.#o.log?.warn({ err: err instanceof Error ? err.name : typeof err, messages: w.count }, "delivery: coalesced webhook event could not be queued"))
       .finally(() => this.#flushing.delete(p));
     this.#flushing.add(p);
@@ -113,7 +119,7 @@ export class DeliveryEvents implements OutboundEvents {
     return this.#o.webhooks.get(mailbox);
   }
 
-  async #enqueueWebhook(hook: WebhookView, mailbox: string, id: string, count: number, createdAtMs: number): Promise<void> {
+  async #enqueueWebhook(hook: WebhookView, mailbox: string, id: string, count: number, createdAtMs: number, traceparent: string | undefined): Promise<void> {
     const body = webhookBody({ eventId: id, recipientDid: hook.recipientDid, messageCount: count, createdAtMs });
     await this.#o.queue.enqueue({
       id,
@@ -125,7 +131,13 @@ export class DeliveryEvents implements OutboundEvents {
       contentType: "application/json",
       // The secret is looked up at send time by this DID; it never sits in the queue.
       signingRef: hook.recipientDid,
+      ...withTraceparent(traceparent),
     });
     this.#o.onQueued?.();
   }
+}
+
+/** The field only when there is a trace: with tracing off, events keep exactly their old shape. */
+function withTraceparent(traceparent: string | undefined): { traceparent?: string } {
+  return traceparent === undefined ? {} : { traceparent };
 }

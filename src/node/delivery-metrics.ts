@@ -13,5 +13,6 @@ export function prometheusDeliveryMetrics(m: Metrics, clustered: boolean): Deliv
     breakerTransition: (t) => m.breakerTransition(t.destination, t.to === "half-open" ? "half_open" : t.to),
     breakerMode: (mode) => m.setBreakerLocalFallback(clustered && mode === "local"),
     dlqSize: (n) => m.setDlqSize(n),
+    breakerReset: (r) => m.breakerReset(r.store === "shared" ? "shared" : "local"),
   };
 }

@@ -146,6 +146,7 @@ export const CATALOGUE = {
   dlqEvents: def({ name: "haven_dlq_events", type: "gauge", help: "Events in the dead-letter queue owned by this node.", labels: {} }),
   dlqReplayed: def({ name: "haven_dlq_replayed_total", type: "counter", help: "Dead-lettered events put back for delivery.", labels: {} }),
   breakerState: def({ name: "haven_breaker_state", type: "gauge", help: "1 for the current circuit-breaker state of a destination (scheme://host:port).", labels: { destination: "destination", state: BREAKER_STATES }, aggregator: "max" }),
+  breakerResets: def({ name: "haven_breaker_resets_total", type: "counter", help: "Circuit breakers force-closed by an operator through this node, by the store written (shared KV or the node-local fallback).", labels: { store: ["shared", "local"] } }),
   breakerTransitions: def({ name: "haven_breaker_transitions_total", type: "counter", help: "Circuit-breaker transitions made by this node, by destination and new state.", labels: { destination: "destination", to: BREAKER_STATES } }),
   breakerLocalFallback: def({ name: "haven_breaker_local_fallback_active", type: "gauge", help: "1 while breakers run in memory because the shared KV is unreachable.", labels: {} }),
 

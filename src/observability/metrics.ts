@@ -271,6 +271,9 @@ export class Metrics {
     for (const s of BREAKER_STATES) this.#m.breakerState.set({ destination: d, state: s }, s === state ? 1 : 0);
   }
   /** A transition this node made (counted once cluster-wide: by the node whose CAS won). Also sets the state. */
+  breakerReset(store: "shared" | "local"): void {
+    this.#m.breakerResets.inc({ store });
+  }
   breakerTransition(destination: string, to: BreakerState): void {
     const d = this.destinations.label(destination);
     this.#m.breakerTransitions.inc({ destination: d, to: inSet(BREAKER_STATES, to, "open") });

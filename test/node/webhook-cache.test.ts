@@ -1,6 +1,7 @@
-// The forward path's webhook lookup: cached, bounded in time, and stale-if-error so a registry outage never blocks a forward.
+// The forward path's webhook lookup: cached, bounded in time, and stale-if-error so a registry outage never blocks a forward; the signing secret's last-read fallback.
 import { describe, expect, test } from "bun:test";
 import type { WebhookStore, WebhookView } from "../../src/delivery/webhook-store.ts";
+import { Secret } from "../../src/config/secret.ts";
 import { CachedWebhookStore } from "../../src/node/webhook-cache.ts";
 import { ManualClock } from "../../src/runtime/clock.ts";
 
@@ -58,5 +59,83 @@ describe("CachedWebhookStore", () => {
     clock.advance(250);
     expect(await pending).toBeNull();
     expect(c.lookupFailures).toBe(1);
+  });
+});
+
+describe("CachedWebhookStore secret fallback", () => {
+  /** A registry whose resolveSecret answers from `secrets` or fails while `down`. */
+  function secretStore() {
+    const s = { down: false, calls: 0, secrets: new Map<string, string | null>([[view.recipientDid, "secret-one-0123456789abcdef"]]), store: undefined as unknown as WebhookStore };
+    s.store = {
+      ...fakeStore().store,
+      put: async (w) => {
+        s.secrets.set(w.recipientDid, w.secret);
+        return view;
+      },
+      delete: async (did) => s.secrets.delete(did),
+      resolveSecret: async (did) => {
+        s.calls++;
+        if (s.down) throw new Error("registry unreachable");
+        const v = s.secrets.get(did) ?? null;
+        return v === null ? null : new Secret(v);
+      },
+    };
+    return s;
+  }
+
+  test("the store is always asked first: a rotated secret is used at once, not the remembered one", async () => {
+    const s = secretStore();
+    const c = new CachedWebhookStore(s.store, { ttlMs: 60_000, clock: new ManualClock() });
+    expect((await c.resolveSecret(view.recipientDid))?.reveal()).toBe("secret-one-0123456789abcdef");
+    s.secrets.set(view.recipientDid, "secret-two-0123456789abcdef");
+    expect((await c.resolveSecret(view.recipientDid))?.reveal()).toBe("secret-two-0123456789abcdef");
+    expect(s.calls).toBe(2);
+    expect(c.lookupFailures).toBe(0);
+  });
+
+  test("registry unreachable: the last secret read is used (and counted); a DID never read fails as before", async () => {
+    const s = secretStore();
+    s.secrets.set("did:example:none", null);
+    const c = new CachedWebhookStore(s.store, { ttlMs: 60_000, clock: new ManualClock() });
+    expect((await c.resolveSecret(view.recipientDid))?.reveal()).toBe("secret-one-0123456789abcdef");
+    expect(await c.resolveSecret("did:example:none")).toBeNull();
+    s.down = true;
+    expect((await c.resolveSecret(view.recipientDid))?.reveal()).toBe("secret-one-0123456789abcdef");
+    // A remembered "no secret" stays "no secret" (the webhook was gone): the event is cancelled, not signed.
+    expect(await c.resolveSecret("did:example:none")).toBeNull();
+    expect(c.lookupFailures).toBe(2);
+    await expect(c.resolveSecret("did:example:never-read")).rejects.toThrow("registry unreachable");
+    expect(c.lookupFailures).toBe(2);
+    // Back: the store answers again and is believed over the fallback.
+    s.down = false;
+    s.secrets.set(view.recipientDid, "secret-three-0123456789abcdef");
+    expect((await c.resolveSecret(view.recipientDid))?.reveal()).toBe("secret-three-0123456789abcdef");
+  });
+
+  test("a delete or put through this node drops the fallback: a deleted webhook's secret is never used again", async () => {
+    const s = secretStore();
+    const c = new CachedWebhookStore(s.store, { ttlMs: 60_000, clock: new ManualClock() });
+    expect(await c.resolveSecret(view.recipientDid)).not.toBeNull();
+    expect(await c.delete(view.recipientDid)).toBe(true);
+    s.down = true;
+    await expect(c.resolveSecret(view.recipientDid)).rejects.toThrow("registry unreachable");
+
+    s.down = false;
+    await c.put({ recipientDid: view.recipientDid, url: view.url, secret: "secret-new-0123456789abcdef" });
+    expect((await c.resolveSecret(view.recipientDid))?.reveal()).toBe("secret-new-0123456789abcdef");
+    await c.put({ recipientDid: view.recipientDid, url: view.url, secret: "secret-newer-0123456789abcdef" });
+    s.down = true;
+    await expect(c.resolveSecret(view.recipientDid)).rejects.toThrow("registry unreachable");
+  });
+
+  test("the fallback is bounded by maxEntries (oldest forgotten first)", async () => {
+    const s = secretStore();
+    for (const d of ["a", "b", "c"]) s.secrets.set(`did:example:${d}`, `secret-${d}-0123456789abcdef`);
+    const c = new CachedWebhookStore(s.store, { ttlMs: 60_000, clock: new ManualClock(), maxEntries: 2 });
+    for (const d of ["a", "b", "c"]) await c.resolveSecret(`did:example:${d}`);
+    s.down = true;
+    await expect(c.resolveSecret("did:example:a")).rejects.toThrow("registry unreachable");
+    expect((await c.resolveSecret("did:example:b"))?.reveal()).toBe("secret-b-0123456789abcdef");
+    expect((await c.resolveSecret("did:example:c"))?.reveal()).toBe("secret-c-0123456789abcdef");
   });
 });
