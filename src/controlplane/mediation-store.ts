@@ -290,9 +290,17 @@ export class KvMediationStore implements MediationStore {
     return fromCache();
   }
 
-  /** The caller has counted the read (a hit, or the miss whose failure led here). */
+  /**
+   * The caller has counted the read (a hit, or the miss whose failure led here). Only positive answers are served
+   * from a cache that may be stale: "not enrolled" would be final for the caller (a forward refused with 422 is
+   * dropped by its sender), and the grant may have been made elsewhere while we could not see it.
+   */
   #fallbackRead<T>(fromCache: () => T): T {
-    if (this.#watcher.everReady && this.#breaker.staleForMs() <= this.#o.fallbackMaxStalenessMs) return fromCache();
+    if (this.#watcher.everReady && this.#breaker.staleForMs() <= this.#o.fallbackMaxStalenessMs) {
+      const v = fromCache();
+      if (v !== undefined) return v;
+      throw unavailable("control plane unavailable: cannot confirm the key is absent; retry");
+    }
     throw unavailable("control plane unavailable and cached state is too old");
   }
 

@@ -44,10 +44,20 @@ export async function findRecipient(ctx: HandlerContext, next: string): Promise<
       }
     }
   }
+  // A lookup that cannot answer (control plane unreachable: a "no" would not be final) must not hide a spelling that
+  // does answer, nor turn into "not enrolled": try every spelling, then report the failure if none matched.
+  let failure: unknown;
   for (const candidate of candidates) {
-    const owner = await mediations.ownerOf(candidate);
+    let owner: string | undefined;
+    try {
+      owner = await mediations.ownerOf(candidate);
+    } catch (e) {
+      failure ??= e;
+      continue;
+    }
     if (owner !== undefined) return { mailbox: owner, recipientDid: candidate };
   }
+  if (failure !== undefined) throw failure;
   return undefined;
 }
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { partitionOf } from "../../src/cluster/partition.ts";
 import { Agent } from "../support/agent.ts";
 import { Rng, seedFromEnv } from "../support/random.ts";
-import { contentOf, deliver, enrol, received, sendVia, type Recipient } from "../e2e/helpers.ts";
+import { contentOf, deliver, enrol, received, sendVia, T, type Recipient } from "../e2e/helpers.ts";
 import { clusterStatus, ownershipSettled, servingNode, startTestCluster, waitFor, type ClusterNode, type TestCluster } from "./harness.ts";
 
 const RECIPIENTS = 6;
@@ -23,6 +23,23 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster?.stop();
 }, 30_000);
+
+/** How long the background recovery probes keep polling after the kill (a probe that never succeeds prints so). */
+const RECOVERY_PROBE_MS = 30_000;
+
+/**
+ * Polls `ok` from the kill on (alongside the load, not after it) and returns the ms from `sinceMs` to its first true,
+ * or null if it never held within RECOVERY_PROBE_MS. Only measures: errors are retried, nothing is asserted here.
+ */
+async function firstSuccessMs(sinceMs: number, ok: () => Promise<boolean>): Promise<number | null> {
+  while (performance.now() - sinceMs < RECOVERY_PROBE_MS) {
+    if (await ok().catch(() => false)) return performance.now() - sinceMs;
+    await Bun.sleep(25);
+  }
+  return null;
+}
+
+const fmtMs = (ms: number | null): string => (ms === null ? `not observed within ${RECOVERY_PROBE_MS}` : String(Math.round(ms)));
 
 /** Picks up everything for `r` through `via` (delivery + messages-received in rounds); returns the contents. */
 async function drain(via: ClusterNode, r: Recipient): Promise<string[]> {
@@ -60,6 +77,8 @@ describe("scenario 2: kill -9 under forward load", () => {
     let refusedByVictim = 0;
     // Before the kill: some messages of recipient 0 are confirmed via a survivor (routed to the victim owner).
     let confirmedEarly: string[] = [];
+    // Recovery times, measured from the kill by probes running while the load goes on.
+    let recovery: Promise<[number | null, number | null]> | undefined;
     const worker = async (): Promise<void> => {
       while (next < MAX_FORWARDS && !(victimDead && sentAfterKill >= FORWARDS_AFTER_KILL)) {
         const i = next++;
@@ -80,8 +99,18 @@ describe("scenario 2: kill -9 under forward load", () => {
         if (killed === undefined && acked.size >= killAfter) {
           killed = (async () => {
             confirmedEarly = await drain(survivors[0]!, recipients[0]!);
+            const killedAtMs = performance.now();
             await victim.proc.kill("SIGKILL");
             victimDead = true;
+            recovery = Promise.all([
+              firstSuccessMs(killedAtMs, () => ownershipSettled(survivors, cluster.partitions)),
+              // A read (delivery-request, nothing removed) of a mailbox the victim owned, through a survivor.
+              firstSuccessMs(killedAtMs, async () => {
+                const r = recipients[0]!;
+                const reply = await r.control.ask(survivors[0]!.ref, r.control.message(T.deliveryRequest, { limit: 1 }, survivors[0]!.ref.did));
+                return reply.type === T.delivery || reply.type === T.status;
+              }),
+            ]);
           })();
         }
       }
@@ -92,6 +121,9 @@ describe("scenario 2: kill -9 under forward load", () => {
 
     // Failover: the survivors agree the victim is gone and serve every partition between them.
     await waitFor("survivors serve every partition", () => ownershipSettled(survivors, cluster.partitions), 20_000);
+    const [settledMs, firstReadMs] = (await recovery) ?? [null, null];
+    console.log(`recovery: kill-9 -> survivors serve every partition=${fmtMs(settledMs)} ms`);
+    console.log(`recovery: kill-9 -> first successful read of a victim's mailbox via a survivor=${fmtMs(firstReadMs)} ms`);
     const st = await clusterStatus(survivors[0]!);
     expect(st.live.sort()).toEqual(survivors.map((n) => n.id).sort());
 

@@ -66,11 +66,32 @@ async function partitionedFromNats(fault: "cut" | "blackhole", victimOf: Recipie
 
     const ackedAtHeal = load.stats.acked.size;
     for (const p of victim.proxies) p.pass();
-    await waitFor("the victim relayed its outbox", async () => {
-      const s = await clusterStatus(victim);
-      return !s.outbox.degraded && s.outbox.size === 0;
-    });
-    await waitFor("the victim rejoined and ownership settled", () => ownershipSettled(nodes, cluster.partitions));
+    const healedAtMs = performance.now();
+    // Both waited for at once, so each time is measured from the heal (not one after the other).
+    const sinceHeal = async (what: string, cond: () => Promise<boolean>): Promise<number> => {
+      await waitFor(what, cond);
+      return performance.now() - healedAtMs;
+    };
+    // Measured only (never fails the test): the victim serves partitions again, i.e. the ring rebalanced onto it.
+    const rebalanced = (async (): Promise<number | null> => {
+      while (performance.now() - healedAtMs < 30_000) {
+        const serving = await clusterStatus(victim).then((s) => s.owned.some((o) => o.serving), () => false);
+        if (serving && (await ownershipSettled(nodes, cluster.partitions).catch(() => false))) return performance.now() - healedAtMs;
+        await Bun.sleep(25);
+      }
+      return null;
+    })();
+    const [outboxEmptyMs, settledMs] = await Promise.all([
+      sinceHeal("the victim relayed its outbox", async () => {
+        const s = await clusterStatus(victim);
+        return !s.outbox.degraded && s.outbox.size === 0;
+      }),
+      sinceHeal("the victim rejoined and ownership settled", () => ownershipSettled(nodes, cluster.partitions)),
+    ]);
+    console.log(`recovery: ${fault} heal -> victim's outbox empty (${outboxAtHeal} at heal)=${Math.round(outboxEmptyMs)} ms`);
+    console.log(`recovery: ${fault} heal -> ownership settled on all ${nodes.length} nodes=${Math.round(settledMs)} ms`);
+    const rebalancedMs = await rebalanced;
+    console.log(`recovery: ${fault} heal -> victim serves partitions again, ownership settled=${rebalancedMs === null ? "not observed within 30000" : Math.round(rebalancedMs)} ms`);
     await waitFor("more load after the heal", () => load.stats.acked.size >= ackedAtHeal + 20);
     const stats = await load.stop();
     await monitor.stop();

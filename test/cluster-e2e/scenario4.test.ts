@@ -59,6 +59,7 @@ describe("scenario 4: the NATS server leading the stream is killed under load", 
       console.log(`killing ${victim.name} (leader of ${STREAM}) after ${load.stats.acked.size} acks`);
       // The gap measured from here on is the one caused by the kill.
       load.stats.longestGapMs = 0;
+      const killedAtMs = performance.now();
       await victim.kill("SIGKILL");
       const ackedAtKill = load.stats.acked.size;
 
@@ -67,17 +68,22 @@ describe("scenario 4: the NATS server leading the stream is killed under load", 
         const l = await cluster.nats.streamLeader(STREAM);
         return l !== null && l !== victim;
       });
+      console.log(`recovery: kill-9 of the stream leader -> new ${STREAM} leader seen=${Math.round(performance.now() - killedAtMs)} ms`);
       await waitFor("forwards acknowledged after the kill", () => load.stats.acked.size >= ackedAtKill + 100, 30_000);
       const gapWhileDownMs = load.stats.longestGapMs;
+      console.log(`recovery: longest pause between two 202s while the stream leader was down=${Math.round(gapWhileDownMs)} ms`);
 
+      const restartAtMs = performance.now();
       await victim.restart();
       await cluster.nats.waitReady();
+      console.log(`recovery: restart of ${victim.name} -> NATS cluster ready=${Math.round(performance.now() - restartAtMs)} ms`);
       // Replica lists name the other peers, so ask the servers that stayed up.
       const others = cluster.nats.servers.filter((x) => x !== victim);
       await waitFor(`${victim.name} rejoined with a current replica`, async () => {
         for (const o of others) if (await replicaCurrent(o.monitorUrl, victim.name).catch(() => false)) return true;
         return false;
       });
+      console.log(`recovery: restart of ${victim.name} -> rejoined with a current ${STREAM} replica=${Math.round(performance.now() - restartAtMs)} ms`);
       const ackedAtRestart = load.stats.acked.size;
       await waitFor("forwards acknowledged after the restart", () => load.stats.acked.size >= ackedAtRestart + 50);
       const stats = await load.stop();
@@ -100,6 +106,7 @@ describe("scenario 4: the NATS server leading the stream is killed under load", 
         throw new Error(`${String(e)}; behind: ${behind.join(", ")}`);
       }
       const catchUpMs = performance.now() - catchUpStartMs;
+      console.log(`recovery: load stopped, outboxes empty, ownership settled -> every owner applied its partition's last seq=${Math.round(catchUpMs)} ms`);
       const delivered: string[] = [];
       for (const r of recipients) delivered.push(...(await drainMailbox(rng.pick(nodes), r)));
       console.log(

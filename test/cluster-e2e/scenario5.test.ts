@@ -90,11 +90,19 @@ describe("scenario 5: rolling restart under load", () => {
         // The load balancer has requests out to the node when it gets SIGTERM: those must complete.
         await waitFor(`a request in flight to ${node.id}`, () => lb.inFlightTo(node.id) > 0);
         const servedBefore = lb.servedBy(node.id);
+        const sigtermAtMs = performance.now();
         const exitCode = await node.proc.kill("SIGTERM");
+        const drainMs = performance.now() - sigtermAtMs;
         expect(exitCode).toBe(0);
         drainedInFlight.push(lb.servedBy(node.id) - servedBefore);
-        await node.proc.restart();
+        const restartAtMs = performance.now();
+        await node.proc.restart(); // returns once /health/ready answers 200
+        const readyMs = performance.now() - restartAtMs;
         await waitFor(`ownership settled after restarting ${node.id}`, () => ownershipSettled(nodes, cluster.partitions), 30_000);
+        const settledMs = performance.now() - restartAtMs;
+        console.log(`recovery: ${node.id} SIGTERM -> exit (drain)=${Math.round(drainMs)} ms`);
+        console.log(`recovery: ${node.id} restart -> ready=${Math.round(readyMs)} ms`);
+        console.log(`recovery: ${node.id} restart -> ownership settled=${Math.round(settledMs)} ms`);
       }
       const base = acked.size;
       await waitFor("load after the last restart", () => acked.size >= base + 20);

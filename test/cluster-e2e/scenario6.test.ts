@@ -172,8 +172,12 @@ describe("scenario 6: scale 3 -> 4 -> 2 with cluster:up under load", () => {
       };
       await more(20 + rng.int(30), "load before scaling up");
 
+      const upAtMs = performance.now();
       await cli("up", "--nodes", "4");
+      const upCliMs = performance.now() - upAtMs;
       owners4 = await waitSettled(4);
+      console.log(`recovery: scale 3->4 \`cluster:up\` returned=${Math.round(upCliMs)} ms`);
+      console.log(`recovery: scale 3->4 start -> 4 nodes serve all ${PARTITIONS} partitions=${Math.round(performance.now() - upAtMs)} ms`);
       await more(20 + rng.int(30), "load on 4 nodes");
       const status = JSON.parse(await cli("status", "--json").then((o) => o.slice(o.indexOf("{")))) as {
         publicUrl: string;
@@ -187,8 +191,12 @@ describe("scenario 6: scale 3 -> 4 -> 2 with cluster:up under load", () => {
       }
       expect(status.nodes.reduce((s, n) => s + (n.ownedPartitions ?? 0), 0)).toBe(PARTITIONS);
 
+      const downAtMs = performance.now();
       scaleDownOut = await cli("up", "--nodes", "2");
+      const downCliMs = performance.now() - downAtMs;
       owners2 = await waitSettled(2);
+      console.log(`recovery: scale 4->2 \`cluster:up\` returned (both removed nodes drained)=${Math.round(downCliMs)} ms`);
+      console.log(`recovery: scale 4->2 start -> 2 nodes serve all ${PARTITIONS} partitions=${Math.round(performance.now() - downAtMs)} ms`);
       await more(20 + rng.int(30), "load on 2 nodes");
     } finally {
       stopped = true;

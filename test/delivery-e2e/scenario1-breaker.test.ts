@@ -26,6 +26,23 @@ async function sumOver(f: (q: any) => number): Promise<number> {
   return n;
 }
 
+/**
+ * Recovery times from the endpoint's own request log (wall clock of each arrival): the 8th request is the 5th failure,
+ * which opened the breaker; the 9th is the probe. Measurement only: prints "n/a" rather than failing when a request is
+ * missing (the assertions below say what went wrong).
+ */
+function printRecovery(healthyAtMs: number): void {
+  const openedAt = endpoint.requests[7]?.atMs;
+  const probeAt = endpoint.requests[8]?.atMs;
+  const lastAt = Math.max(...endpoint.successes().map((r) => r.atMs));
+  const since = (from: number | undefined, to: number | undefined) => (from === undefined || to === undefined ? "n/a" : String(to - from));
+  const waiting = EVENTS - 3;
+  console.log(`recovery: breaker open (5th failure) -> probe sent=${since(openedAt, probeAt)} ms`);
+  console.log(`recovery: probe -> last of ${waiting} waiting events delivered=${since(probeAt, lastAt)} ms`);
+  console.log(`recovery: breaker open -> all ${waiting} waiting events delivered (total drain)=${since(openedAt, lastAt)} ms`);
+  console.log(`recovery: endpoint healthy again -> all ${waiting} waiting events delivered=${since(healthyAtMs, lastAt)} ms`);
+}
+
 describe("scenarios 1 and 3: distributed breaker", () => {
   test("100 events through 4 nodes: exactly 3 successes, exactly 5 failures, then nothing while open; one probe closes it; every event delivered once", async () => {
     const rng = seededRng("delivery-scenario1");
@@ -70,8 +87,10 @@ describe("scenarios 1 and 3: distributed breaker", () => {
 
     // Scenario 3: the endpoint recovers; after BREAKER_OPEN_MS exactly one probe goes out, it closes the breaker,
     // and every waiting event is delivered once.
+    const healthyAtMs = Date.now();
     endpoint.setMode({ kind: "succeed" });
     await waitFor("every event delivered", async () => (await sumOver((q) => q.node.outcomes.delivered ?? 0)) === EVENTS, 60_000);
+    printRecovery(healthyAtMs);
     expect(await sumOver((q) => q.pending)).toBe(0);
     for (const node of haven.nodes) console.log(node.id, JSON.stringify((await admin(node, "GET", "/admin/queue")).json.node.transitions));
     console.log(endpoint.requests.slice(0, 14).map((r) => `${r.seq}:${r.status}@${r.atMs % 100000}`).join(" "));

@@ -129,13 +129,29 @@ describe("scenario 4: NATS killed mid-run", () => {
     for (const n of nodes) expect((await admin(n, "GET", "/admin/breakers")).json.mode).toBe("local");
 
     // 3. NATS back: breakers reconcile into KV; nothing is left in any outbox, and nothing is sent again.
+    const restartAtMs = performance.now();
     await nats.servers[0]!.restart();
-    for (const n of nodes) {
-      await waitFor(`${n.id}: breaker shared again and its queue empty`, async () => {
-        const q = await queueOf(n);
-        return q.node.breaker_mode === "shared" && q.pending === 0;
-      }, 60_000);
-    }
+    console.log(`recovery: NATS restart -> nats-server ready=${Math.round(performance.now() - restartAtMs)} ms`);
+    // Waited for on both nodes at once, so each node's time is measured from the restart.
+    await Promise.all([
+      ...nodes.map(async (n) => {
+        await waitFor(`${n.id}: breaker shared again and its queue empty`, async () => {
+          const q = await queueOf(n);
+          return q.node.breaker_mode === "shared" && q.pending === 0;
+        }, 60_000);
+        console.log(`recovery: NATS restart -> ${n.id} breaker shared again and its queue empty=${Math.round(performance.now() - restartAtMs)} ms`);
+      }),
+      // Measured only (the wait below asserts it): never throws, gives up after 60 s.
+      (async () => {
+        while (performance.now() - restartAtMs < 60_000) {
+          if (await ownershipSettled(nodes, PARTITIONS).catch(() => false)) {
+            console.log(`recovery: NATS restart -> every partition served by exactly one node=${Math.round(performance.now() - restartAtMs)} ms`);
+            return;
+          }
+          await Bun.sleep(25);
+        }
+      })(),
+    ]);
     await waitFor("every partition served by exactly one node again", () => ownershipSettled(nodes, PARTITIONS), 60_000);
     expect(endpoint.requests.length).toBe(BEFORE + DURING);
     expect(endpoint.successes().length).toBe(BEFORE + DURING);

@@ -41,6 +41,7 @@ describe("scenario 5: retries, DLQ, replay", () => {
     expect((await admin(node, "GET", "/admin/queue")).json).toMatchObject({ pending: 0, dead_lettered: 1 });
 
     endpoint.setMode({ kind: "succeed" });
+    const replayAtMs = Date.now();
     const cli = Bun.spawn(["bun", "run", "scripts/admin.ts", "dlq", "replay", "--all"], {
       cwd: `${import.meta.dir}/../..`,
       env: { ...process.env, HAVEN_URL: node.proc.url, ADMIN_TOKEN },
@@ -49,9 +50,14 @@ describe("scenario 5: retries, DLQ, replay", () => {
     });
     const out = await new Response(cli.stdout).text();
     expect(await cli.exited).toBe(0);
+    const cliMs = Date.now() - replayAtMs;
     expect(out).toContain("replayed 1 event(s)");
 
     await waitFor("the replayed event is delivered", async () => (await admin(node, "GET", "/admin/queue")).json.node.outcomes.delivered === 1);
+    // The endpoint's arrival time of the replayed request (wall clock, like replayAtMs); "n/a" if it is missing.
+    const replayedAt = endpoint.requests[MAX_ATTEMPTS]?.atMs;
+    console.log(`recovery: \`dlq replay --all\` started -> CLI exited=${cliMs} ms`);
+    console.log(`recovery: \`dlq replay --all\` started -> replayed event delivered=${replayedAt === undefined ? "n/a" : replayedAt - replayAtMs} ms`);
     const q = (await admin(node, "GET", "/admin/queue")).json;
     expect(q).toMatchObject({ pending: 0, dead_lettered: 0 });
     expect(endpoint.requests.length).toBe(MAX_ATTEMPTS + 1);
