@@ -4,6 +4,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats } from "./nats-connection.ts";
+import { retryStartup } from "./startup-retry.ts";
 import { ClusterMailbox } from "../cluster/cluster-mailbox.ts";
 import { OwnerEndpoint } from "../cluster/owner-endpoint.ts";
 import { partitionOf } from "../cluster/partition.ts";
@@ -104,10 +105,11 @@ export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMo
     });
     cleanup.push(() => journal.close());
     const cpLog = log.child({ module: "controlplane" });
-    const mediations = await KvMediationStore.open(nc, { replicas: c.replicas, clock, log: cpLog });
+    const retry = { clock, log };
+    const mediations = await retryStartup("open the mediation bucket", () => KvMediationStore.open(nc, { replicas: c.replicas, clock, log: cpLog }), retry);
     cleanup.push(() => mediations.close());
     const replayWindowMs = Math.max(1000, Math.min(config.limits.replayWindowSeconds * 1000, 30 * 24 * 3600_000));
-    const replay = await KvReplayGuard.open(nc, { replicas: c.replicas, windowMs: replayWindowMs, clock, log: cpLog });
+    const replay = await retryStartup("open the replay bucket", () => KvReplayGuard.open(nc, { replicas: c.replicas, windowMs: replayWindowMs, clock, log: cpLog }), retry);
     cleanup.push(() => replay.close());
 
     const usage = new UsageBoard({ nc, clock });
@@ -115,7 +117,7 @@ export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMo
     cleanup.push(() => usage.stop());
 
     const hosts = new Map<number, PartitionHost>();
-    const leaseStore = await openNatsLeaseStore(nc, { leaseTtlMs: c.leaseTtlMs, replicas: c.replicas, clock });
+    const leaseStore = await retryStartup("open the lease bucket", () => openNatsLeaseStore(nc, { leaseTtlMs: c.leaseTtlMs, replicas: c.replicas, clock }), retry);
     const membership = new Membership({
       nodeId: c.nodeId,
       url: o.url,

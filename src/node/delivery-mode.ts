@@ -3,6 +3,7 @@ import { CleanupStack, errorName } from "./cleanup-stack.ts";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats } from "./nats-connection.ts";
+import { retryStartup } from "./startup-retry.ts";
 import { createAdminHandler, type AdminHandler } from "../admin/index.ts";
 import type { Config } from "../config/types.ts";
 import { DistributedBreaker } from "../delivery/breaker.ts";
@@ -127,9 +128,9 @@ export async function startDeliveryMode(o: DeliveryModeOptions): Promise<Deliver
       cleanup.push(() => js.close());
       queue = jsQueue;
       const conn = nc;
-      store = await withRetries(() => KvWebhookStore.open(conn, { replicas: c.replicas, clock }), clock);
+      store = await retryStartup("open the webhook bucket", () => KvWebhookStore.open(conn, { replicas: c.replicas, clock }), { clock, log });
       // Creating an R3 bucket can take longer than one breaker call's deadline (and nodes race to create it).
-      shared = await withRetries(() => KvBreakerStore.open(conn, { replicas: c.replicas, clock }), clock);
+      shared = await retryStartup("open the breaker bucket", () => KvBreakerStore.open(conn, { replicas: c.replicas, clock }), { clock, log });
     }
 
     const breaker = new DistributedBreaker({
@@ -249,14 +250,4 @@ export async function startDeliveryMode(o: DeliveryModeOptions): Promise<Deliver
 }
 
 /** Bucket creation at start: a few tries with backoff (other nodes create the same buckets at the same time). */
-async function withRetries<T>(fn: () => Promise<T>, clock: Clock, attempts = 8): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (i >= attempts) throw e;
-      await sleep(clock, Math.min(2000, 100 * 2 ** i));
-    }
-  }
-}
 
