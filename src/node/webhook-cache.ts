@@ -3,6 +3,9 @@ import type { Secret } from "../config/secret.ts";
 import type { WebhookInput, WebhookPage, WebhookStore, WebhookView } from "../delivery/webhook-store.ts";
 import type { Clock } from "../runtime/clock.ts";
 
+/** After a failed lookup, the stale answer (or "none") is served this long before the registry is asked again. */
+const FAILED_LOOKUP_RETRY_MS = 1000;
+
 export interface CachedWebhookStoreOptions {
   /** How long an answer (a webhook or "none") is reused. Writes through this node invalidate at once; writes on other nodes are seen after at most this long. */
   ttlMs: number;
@@ -80,16 +83,25 @@ export class CachedWebhookStore implements WebhookStore {
       // Serve the last answer we had, however old; with none, report "no webhook" and count it, so an outage
       // costs at most notifications for DIDs this node has not looked up before -- never a message.
       this.lookupFailures++;
-      if (hit !== undefined) return hit.view;
-      return null;
+      const fallback = hit !== undefined ? hit.view : null;
+      // Remember the fallback for a short while: without this every forward to this DID would wait the full
+      // lookup timeout again while the registry stays unreachable (a cut-off node's accepts slowed to a crawl).
+      const retryAfterMs = Math.min(this.#ttlMs, FAILED_LOOKUP_RETRY_MS);
+      this.#remember(recipientDid, fallback, nowMs - this.#ttlMs + retryAfterMs);
+      return fallback;
     }
+    this.#remember(recipientDid, view, nowMs);
+    return view;
+  }
+
+  /** Most recent last (the Map's order), bounded: the oldest entry goes first. */
+  #remember(recipientDid: string, view: WebhookView | null, atMs: number): void {
     this.#cache.delete(recipientDid);
-    this.#cache.set(recipientDid, { view, atMs: nowMs });
+    this.#cache.set(recipientDid, { view, atMs });
     if (this.#cache.size > this.#max) {
       const oldest = this.#cache.keys().next().value;
       if (oldest !== undefined) this.#cache.delete(oldest);
     }
-    return view;
   }
 
   async delete(recipientDid: string): Promise<boolean> {

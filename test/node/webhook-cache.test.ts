@@ -50,6 +50,25 @@ describe("CachedWebhookStore", () => {
     expect(c.lookupFailures).toBe(2);
   });
 
+  test("after a failed lookup the fallback is served for a while without asking again (no timeout paid per forward)", async () => {
+    const clock = new ManualClock();
+    const f = fakeStore();
+    const c = new CachedWebhookStore(f.store, { ttlMs: 2000, clock });
+    expect(await c.get(view.recipientDid)).toEqual(view);
+    clock.advance(5000);
+    f.mode = "fail";
+    expect(await c.get(view.recipientDid)).toEqual(view); // asks, fails, serves the stale answer
+    const asked = f.calls;
+    clock.advance(500);
+    expect(await c.get(view.recipientDid)).toEqual(view); // within the retry interval: not asked
+    expect(f.calls).toBe(asked);
+    clock.advance(600);
+    f.mode = "ok";
+    expect(await c.get(view.recipientDid)).toEqual(view); // past it: asked again
+    expect(f.calls).toBe(asked + 1);
+    expect(c.lookupFailures).toBe(1);
+  });
+
   test("a hanging registry is cut off after lookupTimeoutMs", async () => {
     const clock = new ManualClock();
     const f = fakeStore();
