@@ -6,7 +6,12 @@ import type { Metrics } from "../observability/metrics.ts";
 /** `clustered`: single-node breakers are local by design, which is not a fallback. */
 export function prometheusDeliveryMetrics(m: Metrics, clustered: boolean): DeliveryMetrics {
   return {
-    attempt: (s) => m.deliveryAttempt(s.kind, s.result === "http_408" || s.result === "http_429" ? "http_4xx" : s.result === "http_other" ? "http_4xx" : s.result, s.latencyMs / 1000),
+    attempt: (s) => {
+      const seconds = s.latencyMs / 1000;
+      m.observeStage("deliver", seconds); // the pipeline's "deliver" stage is one outbound attempt
+      const result = s.result === "http_408" || s.result === "http_429" || s.result === "http_other" ? "http_4xx" : s.result;
+      m.deliveryAttempt(s.kind, result, seconds);
+    },
     outcome: (s) => {
       if (s.outcome === "delivered" || s.outcome === "dead_lettered") m.delivery(s.kind, s.outcome);
     },

@@ -148,7 +148,11 @@ export function createNodeMetrics(o: NodeMetricsOptions): NodeMetrics {
   const attachJournal = (journal: Pick<ReplicatedJournal, "status" | "observe">): void => {
     unobserveJournal?.();
     unobserveJournal = journal.observe({
-      published: (s) => metrics.observeJetStreamPublish(s),
+      // The same measurement is the pipeline's "replicate" stage (publish until JetStream acknowledged it).
+      published: (s) => {
+        metrics.observeJetStreamPublish(s);
+        metrics.observeStage("replicate", s);
+      },
       publishFailed: () => metrics.jetStreamPublishFailed(),
     });
     metrics.addCollector(() => {

@@ -44,6 +44,7 @@ describe("journal metrics", () => {
       for (let i = 0; i < 5; i++) expect(await journal.accept(record(i))).toBe("replicated");
       let m = await scrape();
       expect(m.get("haven_jetstream_publish_duration_seconds_count{}")).toBe(5);
+      expect(m.get('haven_stage_duration_seconds_count{stage="replicate"}')).toBe(5); // the same measurement, as a stage
       expect(m.get("haven_jetstream_publish_duration_seconds_sum{}")).toBeGreaterThan(0);
       expect(m.get("haven_replication_pending_messages{}")).toBe(0);
       expect(m.get("haven_replication_lag_seconds{}")).toBe(0);
