@@ -154,10 +154,11 @@ test(
     const ready = await readiness();
     const storage = ready.checks.find((c) => c.name === "storage");
     console.log(`disk-full: while full GET /health/ready ${ready.status}; checks ${JSON.stringify(ready.checks.map((c) => `${c.name}=${c.status}`))}; storage detail ${JSON.stringify(storage?.detail)}`);
-    // Finding, reported not asserted: readiness stays 200 here. The `storage` check's probe is an in-place UPDATE of one
-    // row (health_probe), which needs no new page, so it passes while every forward fails with SQLITE_FULL; the `disk`
-    // check (statfs, 64 MiB) is what fails on a really full volume, and this test does not fill the volume.
-    expect(storage).toBeDefined();
+    // The `storage` check's own probe (an in-place rewrite of one row) needs no new page and still succeeds, but the
+    // check also reports that real writes are failing, so a balancer stops sending forwards here.
+    expect(ready.status).toBe(503);
+    expect(storage?.status).not.toBe("ok");
+    expect(String(storage?.detail)).toContain("full");
 
     // 4. Space freed: forwards are accepted again.
     const freedAtMs = performance.now();
@@ -170,8 +171,14 @@ test(
     }
     expect(firstAcceptMs).toBeDefined();
     console.log(`recovery: freed -> first 202=${Math.round(firstAcceptMs!)} ms`);
-    const readyAfter = await readiness();
-    console.log(`disk-full: after freeing GET /health/ready ${readyAfter.status}`);
+    // Readiness comes back once no write has failed for the storage check's window (10 s).
+    let readyAfterMs: number | undefined;
+    for (let i = 0; i < 300 && readyAfterMs === undefined; i++) {
+      if ((await readiness()).status === 200) readyAfterMs = performance.now() - freedAtMs;
+      else await Bun.sleep(100);
+    }
+    expect(readyAfterMs).toBeDefined();
+    console.log(`recovery: freed -> /health/ready 200=${Math.round(readyAfterMs!)} ms`);
     for (let i = 0; i < 10; i++) expect((await send("after")).status).toBe(202);
 
     // 5. Nothing acknowledged is lost; nothing refused was stored; nothing stored twice.

@@ -10,6 +10,9 @@ import { SqliteMessageStore } from "./messages.ts";
 import { applyMigrations, MIGRATIONS, schemaVersion, type Migration } from "./migrations.ts";
 import { SqliteReplayGuard } from "./replay.ts";
 
+/** Write batches this recent are weighed by the storage health check. */
+const WRITE_FAILURE_WINDOW_MS = 10_000;
+
 export interface SqliteDriverOptions {
   /** Database file; ":memory:" works for quick tests but has no WAL and no durability. */
   path: string;
@@ -98,9 +101,19 @@ export function openSqliteDriver(options: SqliteDriverOptions): SqliteStorageDri
       if (gate.closed) return { ok: false, detail: "closed" };
       try {
         // A real durable write through the same path as enqueue (lock, WAL append, fsync).
-        await committer.submit(() => {
-          probe.run(nowMs());
-        });
+        await committer.submit(
+          () => {
+            probe.run(nowMs());
+          },
+          { probe: true },
+        );
+        // More write batches failed than committed recently: not ready, whatever the probe says (small writes can go
+        // through while the ones that need space fail). Bounded in time, so a node that no longer gets traffic (a
+        // balancer followed its readiness) is tried again; one that still fails is taken out again.
+        const recent = committer.recentWrites(WRITE_FAILURE_WINDOW_MS);
+        if (recent.failures > 0 && recent.failures >= recent.successes) {
+          return { ok: false, detail: `writes are failing (${recent.failures} of the last ${recent.failures + recent.successes} batches): ${recent.lastFailureReason}` };
+        }
         const journal = conn.query<{ journal_mode: string }, []>("PRAGMA journal_mode").get()?.journal_mode;
         const sync = conn.query<{ synchronous: number }, []>("PRAGMA synchronous").get()?.synchronous;
         return {

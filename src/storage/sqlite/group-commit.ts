@@ -31,13 +31,29 @@ interface Pending {
   op: WriteOp<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+  /** A health probe's write: it says nothing about whether the writes that need space go through. */
+  probe: boolean;
 }
+
+/** Outcomes of the recent write batches (health probes alone excluded). */
+export interface RecentWrites {
+  failures: number;
+  successes: number;
+  /** The last failure's cause (SQLite's message, e.g. "database or disk is full"); never write contents. */
+  lastFailureReason: string | null;
+}
+
+/** Batch outcomes remembered for recentWrites(). */
+const OUTCOME_HISTORY = 64;
 
 export class GroupCommitter {
   private pending: Pending[] = [];
   private scheduled = false;
   private closed = false;
   private readonly counters = { commits: 0, failedCommits: 0, ops: 0, maxBatchOps: 0 };
+  /** Ring of recent batch outcomes: performance.now() and whether it committed. */
+  private readonly outcomes: { atMs: number; ok: boolean }[] = [];
+  private lastFailureReason: string | null = null;
   /** Run after a batch rolled back: in-memory write-through caches drop what the batch wrote. */
   private readonly rollbackHooks: (() => void)[] = [];
   private readonly onTimer = (): void => {
@@ -56,10 +72,11 @@ export class GroupCommitter {
     this.rollbackHooks.push(hook);
   }
 
-  submit<T>(op: WriteOp<T>): Promise<T> {
+  /** `probe`: a health check's write (not counted in recentWrites). */
+  submit<T>(op: WriteOp<T>, opts: { probe?: boolean } = {}): Promise<T> {
     if (this.closed) return Promise.reject(new StorageError(StorageErrorCode.Closed, "storage driver is closed"));
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ op, resolve: resolve as (v: unknown) => void, reject });
+      this.pending.push({ op, resolve: resolve as (v: unknown) => void, reject, probe: opts.probe === true });
       if (this.pending.length >= this.options.maxBatch) this.flush();
       else if (!this.scheduled) {
         // A timer that fires after an early (full-batch) flush just flushes whatever came in since.
@@ -83,6 +100,8 @@ export class GroupCommitter {
       });
     } catch (cause) {
       this.counters.failedCommits += 1;
+      this.lastFailureReason = cause instanceof Error ? cause.message.slice(0, 200) : "unknown";
+      this.record(batch, false);
       for (const hook of this.rollbackHooks) hook();
       const error = new StorageError(StorageErrorCode.Unavailable, "storage write batch failed and was rolled back", {
         cause,
@@ -91,6 +110,7 @@ export class GroupCommitter {
       return;
     }
     this.counters.commits += 1;
+    this.record(batch, true);
     this.counters.ops += batch.length;
     if (batch.length > this.counters.maxBatchOps) this.counters.maxBatchOps = batch.length;
     for (let i = 0; i < batch.length; i++) {
@@ -104,6 +124,28 @@ export class GroupCommitter {
   close(): void {
     this.flush();
     this.closed = true;
+  }
+
+  /**
+   * Batch outcomes within the last `windowMs`. A probe that rewrites one row, and other small writes, can succeed
+   * while the writes that need space fail (a full disk), so health weighs failures against real successes.
+   */
+  recentWrites(windowMs: number): RecentWrites {
+    const sinceMs = performance.now() - windowMs;
+    let failures = 0;
+    let successes = 0;
+    for (const o of this.outcomes) {
+      if (o.atMs < sinceMs) continue;
+      if (o.ok) successes++;
+      else failures++;
+    }
+    return { failures, successes, lastFailureReason: this.lastFailureReason };
+  }
+
+  private record(batch: readonly Pending[], ok: boolean): void {
+    if (batch.every((p) => p.probe)) return;
+    this.outcomes.push({ atMs: performance.now(), ok });
+    if (this.outcomes.length > OUTCOME_HISTORY) this.outcomes.shift();
   }
 
   stats(): GroupCommitStats {
