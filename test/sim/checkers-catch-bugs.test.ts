@@ -34,6 +34,16 @@ describe("the checkers catch planted bugs", () => {
     expect(owners.length).toBeGreaterThan(0);
   }, 150_000);
 
+  test("nodes that never use the shared breaker store and never reconcile are caught by 'breakerConsistent'", async () => {
+    // Expected: every node falls back to its in-memory breaker (or cannot read the shared record) and stays there
+    // after healing, so checker (e) reports nodes not in shared mode; messages are untouched, so a-d stay quiet.
+    const r = await runSimulation({ ...SHORT, seed: 44, webhooks: true, nodeEnv: { SIM_BUGS: "local-breaker" } }, { log: (l) => console.log(l.slice(0, 2_000)) });
+    const by = (name: string) => r.violations.filter((v) => v.checker === name);
+    expect(r.figures.webhook?.successes ?? 0).toBeGreaterThan(0);
+    expect(by("breakerConsistent").length).toBeGreaterThan(0);
+    expect(by("delivered")).toEqual([]);
+  }, 150_000);
+
   test("the same short run on the real build passes every checker (the verdict above comes from the bugs)", async () => {
     // Expected: no violations; the same seed, options and entry mechanism, with no bug selected.
     const r = await runSimulation({ ...SHORT, seed: 42, nodeEnv: { SIM_BUGS: "" } }, { log: (l) => console.log(l.slice(0, 2_000)) });

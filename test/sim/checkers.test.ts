@@ -1,7 +1,8 @@
 // Unit tests of the simulation checkers over hand-written histories: each checker passes a correct history and reports a violating one.
 import { describe, expect, test } from "bun:test";
-import { checkAgreement, checkAll, checkDelivered, checkNoRedeliveryAfterConfirm, checkSingleOwnerPerEpoch } from "./checkers.ts";
-import { emptyHistory, type DeliveryRecord, type ForwardRecord, type History } from "./history.ts";
+import { transitionsToOpen } from "./breaker-view.ts";
+import { checkAgreement, checkAll, checkBreakerConsistent, checkDelivered, checkNoRedeliveryAfterConfirm, checkSingleOwnerPerEpoch } from "./checkers.ts";
+import { emptyHistory, type BreakerView, type DeliveryRecord, type ForwardRecord, type History } from "./history.ts";
 import { generateSchedule, resolveOptions } from "./schedule.ts";
 
 const fwd = (msgId: string, recipient: string, status: number | "error" = 202): ForwardRecord => ({ msgId, recipient, via: "node-a", status, sentAtMs: 0, doneAtMs: 1 });
@@ -36,7 +37,14 @@ function correct(): History {
     { node: "node-a", live: ["node-b", "node-a"], owned: [{ partition: 0, epoch: 1, serving: false }] },
     { node: "node-b", live: ["node-a", "node-b"], owned: [{ partition: 0, epoch: 2, serving: true }, { partition: 1, epoch: 1, serving: true }] },
   );
+  // The breaker opened once (node-b's counter; node-a's was lost with a kill) after 7 failed requests, and closed again.
+  const openedAt = "2025-01-01T00:00:00.000Z";
+  h.breaker = { destination: "http://127.0.0.1:1", threshold: 5, endpointRequests: 30, endpointNotOk: 7, views: [view("node-a", 0, openedAt), view("node-b", 1, openedAt)] };
   return h;
+}
+
+function view(node: string, transitionsToOpen: number, openedAt: string | null): BreakerView {
+  return { node, mode: "shared", store: "shared", phase: "closed", failures: 0, probeHeld: false, openedAt, transitionsToOpen };
 }
 
 describe("checkers", () => {
@@ -97,6 +105,43 @@ describe("checkers", () => {
     const doubled = correct();
     doubled.final[0]!.owned.push({ partition: 1, epoch: 3, serving: true });
     expect(checkAgreement(doubled).map((x) => x.detail)).toEqual(["p1 served by 2 nodes [node-a,node-b]"]);
+  });
+
+  test("breakerConsistent: a node left in local fallback, disagreeing records, a breaker left open and openings without enough failures are reported", () => {
+    const ok = correct();
+    ok.breaker!.views[0] = { ...ok.breaker!.views[0]!, phase: "half-open", probeHeld: true }; // a dead prober's probe: exempt
+    ok.breaker!.views[1] = { ...ok.breaker!.views[1]!, phase: "half-open", probeHeld: true };
+    expect(checkBreakerConsistent(ok)).toEqual([]);
+    const noWebhooks = correct();
+    delete noWebhooks.breaker;
+    expect(checkBreakerConsistent(noWebhooks)).toEqual([]);
+
+    const h = correct();
+    const b = h.breaker!;
+    b.views[0] = { ...b.views[0]!, mode: "local", store: "local", phase: "open", failures: 0 };
+    b.endpointNotOk = 4;
+    const v = checkBreakerConsistent(h).map((x) => x.detail);
+    expect(v).toContain("node-a still in mode local (record read from local) after healing: not reconciled with the shared record");
+    expect(v).toContain("node-a reports phase=open failures=0 opened_at=2025-01-01T00:00:00.000Z, node-b reports phase=closed failures=0 opened_at=2025-01-01T00:00:00.000Z");
+    expect(v).toContain("node-a: breaker open after healing, with a healthy endpoint and a fresh event");
+    expect(v).toContain("1 transition(s) to open counted, but the endpoint saw only 4 of 30 requests not answered 2xx (threshold 5)");
+    expect(v.length).toBe(4);
+
+    const silent = correct();
+    silent.breaker!.views[1] = { node: "node-b", mode: null, store: null, phase: null, failures: null, probeHeld: null, openedAt: null, transitionsToOpen: null };
+    expect(checkBreakerConsistent(silent).map((x) => x.detail)).toEqual(["node-b did not report the breaker of http://127.0.0.1:1 after healing", "node-b did not answer /metrics after healing"]);
+  });
+
+  test("transitionsToOpen sums the to=\"open\" samples of haven_breaker_transitions_total only", () => {
+    const text = [
+      "# TYPE haven_breaker_transitions_total counter",
+      'haven_breaker_transitions_total{destination="http://127.0.0.1:1",to="open"} 2',
+      'haven_breaker_transitions_total{destination="http://127.0.0.1:1",to="closed"} 5',
+      'haven_breaker_transitions_total{destination="other",to="open"} 1',
+      'haven_breaker_state{destination="http://127.0.0.1:1",state="open"} 1',
+    ].join("\n");
+    expect(transitionsToOpen(text)).toBe(3);
+    expect(transitionsToOpen("")).toBe(0);
   });
 
   test("violations are capped per checker", () => {

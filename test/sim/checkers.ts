@@ -1,7 +1,7 @@
-// Pure checkers over a recorded History: no loss of 202s, nothing back after confirmation, single owner per epoch, agreement after healing.
-import type { History } from "./history.ts";
+// Pure checkers over a recorded History: no loss of 202s, nothing back after confirmation, single owner per epoch, agreement after healing, breaker consistency.
+import type { BreakerView, History } from "./history.ts";
 
-export type CheckerName = "delivered" | "noRedeliveryAfterConfirm" | "singleOwnerPerEpoch" | "agreement";
+export type CheckerName = "delivered" | "noRedeliveryAfterConfirm" | "singleOwnerPerEpoch" | "agreement" | "breakerConsistent";
 
 export interface Violation {
   checker: CheckerName;
@@ -125,6 +125,56 @@ export function checkAgreement(h: History): Violation[] {
   return capped("agreement", bad);
 }
 
+/**
+ * (e) Breaker counts consistent, for runs with webhooks (one destination: the sim's endpoint). Judged on the views
+ * recorded after healing, once every node was back in shared mode, a fresh event was forwarded and the breaker had a
+ * bounded time to close (run.ts). During faults exact cluster-wide counting does not hold (a node cut off from NATS
+ * counts in its in-memory fallback and merges later), so nothing is judged then. After healing:
+ *  1. every node answers `GET /admin/breakers` in mode "shared", reading the shared record (none stuck in local
+ *     fallback: a node re-probes the store every second and merges), and all report the same record (phase,
+ *     consecutive failures, opened_at);
+ *  2. the breaker is closed: the endpoint is healthy and the post-heal event must get through (an open breaker
+ *     admits that event as its probe after BREAKER_OPEN_MS, and its success closes it). One exemption: half-open
+ *     with the probe held, because a probe whose holder was killed or cut off before completing lapses only after
+ *     holderTtlMs (120 s, fixed above the maximum call timeout), longer than the bounded wait;
+ *  3. counts: if the nodes counted any transition to open (sum of `haven_breaker_transitions_total{to="open"}`),
+ *     the endpoint saw at least BREAKER_FAILURE_THRESHOLD requests not answered 2xx. Every opening rests on that many
+ *     failed calls (threshold: recorded failures; reconcile: local plus shared failures, or a local opening after
+ *     threshold local failures; probe-failure: after an earlier opening), and a failure is only recorded for a call
+ *     that got a 5xx, a network error or a timeout: all are requests the endpoint did not answer 2xx.
+ *     Not the converse ("threshold consecutive failures at the endpoint => an opening was counted"): counters die
+ *     with a kill -9ed process, a call whose node died between the endpoint's answer and the completion is never
+ *     counted, and fallback counts per node; under the sim's faults the converse fails on a correct Haven.
+ */
+export function checkBreakerConsistent(h: History): Violation[] {
+  const b = h.breaker;
+  if (b === undefined) return [];
+  const bad: string[] = [];
+  const views = b.views;
+  for (const node of h.expectedNodes) {
+    const v = views.find((x) => x.node === node);
+    if (v === undefined || v.mode === null || v.phase === null) bad.push(`${node} did not report the breaker of ${b.destination} after healing`);
+    else if (v.mode !== "shared" || v.store !== "shared") bad.push(`${node} still in mode ${v.mode} (record read from ${v.store ?? "?"}) after healing: not reconciled with the shared record`);
+    if (v !== undefined && v.transitionsToOpen === null) bad.push(`${node} did not answer /metrics after healing`);
+  }
+  const answered = views.filter((v) => v.phase !== null);
+  // The reference is a node reading the shared record, when there is one: a local view is the odd one out.
+  const ref = answered.find((v) => v.mode === "shared" && v.store === "shared") ?? answered[0];
+  if (ref !== undefined) {
+    const key = (v: BreakerView) => `phase=${v.phase} failures=${v.failures} opened_at=${v.openedAt ?? "never"}`;
+    for (const v of answered) if (key(v) !== key(ref)) bad.push(`${v.node} reports ${key(v)}, ${ref.node} reports ${key(ref)}`);
+    for (const v of answered) {
+      if (v.phase === "closed" || (v.phase === "half-open" && v.probeHeld === true)) continue;
+      bad.push(`${v.node}: breaker ${v.phase}${v.phase === "half-open" ? " with no probe out" : ""} after healing, with a healthy endpoint and a fresh event`);
+    }
+  }
+  const opens = views.reduce((n, v) => n + (v.transitionsToOpen ?? 0), 0);
+  if (opens > 0 && b.endpointNotOk < b.threshold) {
+    bad.push(`${opens} transition(s) to open counted, but the endpoint saw only ${b.endpointNotOk} of ${b.endpointRequests} requests not answered 2xx (threshold ${b.threshold})`);
+  }
+  return capped("breakerConsistent", [...new Set(bad)]);
+}
+
 export function checkAll(h: History): Violation[] {
-  return [...checkDelivered(h), ...checkNoRedeliveryAfterConfirm(h), ...checkSingleOwnerPerEpoch(h), ...checkAgreement(h)];
+  return [...checkDelivered(h), ...checkNoRedeliveryAfterConfirm(h), ...checkSingleOwnerPerEpoch(h), ...checkAgreement(h), ...checkBreakerConsistent(h)];
 }

@@ -13,6 +13,12 @@ import { nodeIdOf } from "./schedule.ts";
 const SHARED_PUBLIC_URL = "http://haven.cluster.test";
 export const SIM_ADMIN_TOKEN = "sim-admin-token-0123456789abcdef";
 export const SIM_WEBHOOK_SECRET = "sim-webhook-secret-0123456789abcdef";
+/**
+ * Breaker settings of the sim's nodes: the default threshold, stated so the breaker checker knows it; and a short open
+ * period (the default is 300 s), so an opened breaker probes and closes within a run after the endpoint heals.
+ */
+export const SIM_BREAKER_FAILURE_THRESHOLD = 5;
+export const SIM_BREAKER_OPEN_MS = 1_500;
 
 export interface SimNode extends ClusterNode {
   /** One proxy per NATS server: this node's only way to NATS. */
@@ -73,6 +79,8 @@ export async function startSimCluster(opts: { nodes: number; partitions: number;
             PARTITIONS: String(opts.partitions),
             NATS_REPLICAS: "3",
             ADMIN_TOKEN: SIM_ADMIN_TOKEN,
+            BREAKER_FAILURE_THRESHOLD: String(SIM_BREAKER_FAILURE_THRESHOLD),
+            BREAKER_OPEN_MS: String(SIM_BREAKER_OPEN_MS),
             ...(process.env.E2E_LOG_LEVEL ? { LOG_LEVEL: process.env.E2E_LOG_LEVEL } : {}),
             ...opts.env,
           },

@@ -55,6 +55,32 @@ export interface FinalStatus {
   owned: { partition: number; epoch: number; serving: boolean }[];
 }
 
+/** One node's view of the webhook destination's breaker after healing (null fields when it did not answer). */
+export interface BreakerView {
+  node: string;
+  /** `GET /admin/breakers` top-level mode: "shared", or "local" while the node runs its in-memory fallback. */
+  mode: string | null;
+  /** The destination's item: which store it was read from, its phase and the consecutive failures counted. */
+  store: string | null;
+  phase: string | null;
+  failures: number | null;
+  probeHeld: boolean | null;
+  openedAt: string | null;
+  /** This process's `haven_breaker_transitions_total{to="open"}` (lost with a killed process: a lower bound overall). */
+  transitionsToOpen: number | null;
+}
+
+/** Recorded at the end of a webhook run, after healing, the post-heal event and the bounded wait for the breaker. */
+export interface BreakerFinal {
+  destination: string;
+  /** BREAKER_FAILURE_THRESHOLD the nodes ran with. */
+  threshold: number;
+  /** Requests the endpoint received, and those not answered 2xx (5xx, or still held/aborted: never a success). */
+  endpointRequests: number;
+  endpointNotOk: number;
+  views: BreakerView[];
+}
+
 export interface History {
   /** The node ids that must all be live after healing. */
   expectedNodes: string[];
@@ -64,6 +90,8 @@ export interface History {
   confirmations: ConfirmRecord[];
   ownership: OwnershipSample[];
   final: FinalStatus[];
+  /** Only for runs with webhooks. */
+  breaker?: BreakerFinal;
 }
 
 export function emptyHistory(expectedNodes: string[], partitions: number): History {

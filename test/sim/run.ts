@@ -2,7 +2,8 @@
 import { Agent } from "../support/agent.ts";
 import { startEndpointServer, type EndpointServer } from "../support/endpoint-server.ts";
 import { checkAll, type Violation } from "./checkers.ts";
-import { adminCall, SIM_WEBHOOK_SECRET, startSimCluster, statusOf, type SimCluster } from "./cluster.ts";
+import { allShared, breakerSettled, pollViews } from "./breaker-view.ts";
+import { adminCall, SIM_BREAKER_FAILURE_THRESHOLD, SIM_WEBHOOK_SECRET, startSimCluster, statusOf, type SimCluster } from "./cluster.ts";
 import { runSchedule, type FaultLogEntry } from "./faults.ts";
 import { emptyHistory, nowMs, type History } from "./history.ts";
 import { describeSchedule, generateSchedule, nodeIdOf, resolveOptions, workloadRandom, type FaultEvent, type SimOptions } from "./schedule.ts";
@@ -30,6 +31,8 @@ export interface SimFigures {
   totalMs: number;
   /** Webhook figures (reported, not judged): 2xx answers, distinct event ids, ids answered 2xx more than once. */
   webhook?: { requests: number; successes: number; events: number; eventsDeliveredTwice: number; maxSuccessesPerEvent: number; successesAfterLastHeal: number; firstSuccessAfterHealMs: number | null };
+  /** Breaker after healing (webhook runs): time to settle, phase seen, transitions to open counted by live processes. */
+  breaker?: { settleMs: number; settled: boolean; phase: string | null; transitionsToOpen: number; endpointNotOk: number };
 }
 
 export interface SimResult {
@@ -59,6 +62,9 @@ export interface SimContext {
 }
 
 const SAMPLE_INTERVAL_MS = 50;
+/** Bounds of the breaker's settling after healing: back to shared mode everywhere, then closed and agreed on. */
+const BREAKER_SHARED_TIMEOUT_MS = 15_000;
+const BREAKER_CLOSE_TIMEOUT_MS = 20_000;
 
 /** Polls every live node's /cluster/status and records the partitions it serves (the ownership history). */
 function startSampler(c: SimCluster, h: History): () => Promise<void> {
@@ -166,6 +172,37 @@ async function drain(h: History, recipients: SimRecipient[], targets: SimTarget[
   return true;
 }
 
+/**
+ * After healing and draining (webhook runs): waits (bounded) until every node is back in shared mode, forwards one
+ * fresh message to a recipient with a webhook (its event is pending, so an open breaker gets its probe after
+ * BREAKER_OPEN_MS and closes), waits (bounded) until the nodes agree on a closed record, records the views and the
+ * endpoint's counts in the history for checker (e), and drains that message. Returns whether the breaker settled.
+ */
+async function settleBreaker(h: History, c: SimCluster, endpoint: EndpointServer, recipients: SimRecipient[], targets: SimTarget[], notes: string[], seed: number, drainTimeoutMs: number): Promise<boolean> {
+  const shared = await pollViews(c, endpoint.url, allShared, BREAKER_SHARED_TIMEOUT_MS);
+  if (!shared.ok) notes.push(`breaker: not every node back in shared mode within ${BREAKER_SHARED_TIMEOUT_MS} ms`);
+  const r = recipients[0]!;
+  const sender = new Agent();
+  let status: number | "error" = "error";
+  for (let i = 0; i < 5 && status !== 202; i++) {
+    status = await forwardOnce(h, sender, targets[i % targets.length]!, r, `s${seed}-breaker-canary-${i}`);
+    if (status !== 202) await Bun.sleep(200); // a sender's back-off after a refusal
+  }
+  if (status !== 202) notes.push("breaker: the post-heal forward was not accepted");
+  const closed = await pollViews(c, endpoint.url, breakerSettled, BREAKER_CLOSE_TIMEOUT_MS);
+  if (!closed.ok) notes.push(`breaker: not closed and agreed on within ${BREAKER_CLOSE_TIMEOUT_MS} ms`);
+  const requests = endpoint.requests;
+  h.breaker = {
+    destination: endpoint.url,
+    threshold: SIM_BREAKER_FAILURE_THRESHOLD,
+    endpointRequests: requests.length,
+    endpointNotOk: requests.filter((q) => !(typeof q.status === "number" && q.status >= 200 && q.status < 300)).length,
+    views: closed.views,
+  };
+  if (!(await drain(h, [r], targets, drainTimeoutMs))) notes.push(`drain of the post-heal forward gave up after ${drainTimeoutMs} ms`);
+  return closed.ok;
+}
+
 export async function runSimulation(partial: Partial<SimOptions> & { seed: number }, hooks: RunHooks = {}): Promise<SimResult> {
   const options = resolveOptions(partial.seed, partial);
   const log = hooks.log ?? ((line: string) => console.log(line));
@@ -243,6 +280,13 @@ export async function runSimulation(partial: Partial<SimOptions> & { seed: numbe
     }
     if (!(await drain(h, recipients, targets, options.drainTimeoutMs))) notes.push(`drain gave up after ${options.drainTimeoutMs} ms`);
     const recoveryMs = nowMs() - quietFromMs;
+    let breakerSettleMs = 0;
+    let breakerOk = true;
+    if (endpoint) {
+      const t = nowMs();
+      breakerOk = await settleBreaker(h, cluster, endpoint, recipients, targets, notes, options.seed, options.drainTimeoutMs);
+      breakerSettleMs = nowMs() - t;
+    }
     // One last pickup per recipient after all confirmations: evidence for "nothing comes back after confirmation".
     for (const r of recipients) await pickupOnce(h, targets[0]!, r, 100);
     await stopSampler();
@@ -290,6 +334,16 @@ export async function runSimulation(partial: Partial<SimOptions> & { seed: numbe
         successesAfterLastHeal: after.length,
         firstSuccessAfterHealMs: after.length ? Math.round(Math.min(...after) - lastHealMs) : null,
       };
+      const b = h.breaker;
+      if (b !== undefined) {
+        figures.breaker = {
+          settleMs: Math.round(breakerSettleMs),
+          settled: breakerOk,
+          phase: b.views.find((v) => v.phase !== null)?.phase ?? null,
+          transitionsToOpen: b.views.reduce((n, v) => n + (v.transitionsToOpen ?? 0), 0),
+          endpointNotOk: b.endpointNotOk,
+        };
+      }
     }
     for (const f of faultLog) if (f.note) notes.push(`${f.kind} ${f.target}: ${f.note}`);
     const result: SimResult = { options, schedule, faultLog, history: h, violations, figures, notes };

@@ -12,7 +12,7 @@ const SCENARIOS: { name: string; seed: number; webhooks: boolean; expected: stri
     name: "mixed faults with a failing/hanging webhook endpoint",
     seed: 7,
     webhooks: true,
-    expected: "the same checkers pass while the endpoint fails and hangs in phases (webhook figures printed, not judged)",
+    expected: "the same checkers pass while the endpoint fails and hangs in phases, plus breaker consistency after healing (delivery figures printed, not judged)",
   },
 ];
 

@@ -5,12 +5,16 @@
 //   steal-leases    acquiring a partition lease overwrites a lease another node still holds (no wait for expiry), so
 //                   the previous owner keeps serving its older epoch until its next renewal fails;
 //   keep-desired    a node never gives up a partition it owns when the ring moves it away (with steal-leases the
-//                   two nodes then take it from each other again and again, each serving while the other does).
+//                   two nodes then take it from each other again and again, each serving while the other does);
+//   local-breaker   the breaker's shared KV store always fails, so each node falls back to its in-memory breaker and
+//                   never reconciles: the nodes decide alone and stay "local" after healing.
 import { ClusterMailbox } from "../../../src/cluster/cluster-mailbox.ts";
 import type { MailRecord } from "../../../src/replication/record.ts";
 import { ReplicatedJournal } from "../../../src/replication/journal.ts";
 import { LeaseManager } from "../../../src/membership/lease-manager.ts";
 import { NatsLeaseStore } from "../../../src/membership/lease-store.ts";
+import { DeliveryError, DeliveryErrorCode } from "../../../src/delivery/errors.ts";
+import { KvBreakerStore } from "../../../src/delivery/kv-breaker-store.ts";
 
 const bugs = new Set((process.env.SIM_BUGS ?? "").split(",").filter((b) => b !== ""));
 
@@ -44,6 +48,15 @@ if (bugs.has("keep-desired")) {
     const kept = this.owned().map((o) => o.partition); // the bug: what it holds stays desired
     setDesired.call(this, [...partitions, ...kept]);
   };
+}
+
+if (bugs.has("local-breaker")) {
+  const unavailable = (): Promise<never> => Promise.reject(new DeliveryError(DeliveryErrorCode.StoreUnavailable, "planted: shared breaker store unused", { retryable: true }));
+  // The bug: every read, write and ping of the shared record fails (the bucket itself is still opened at start).
+  KvBreakerStore.prototype.get = unavailable;
+  KvBreakerStore.prototype.create = unavailable;
+  KvBreakerStore.prototype.update = unavailable;
+  KvBreakerStore.prototype.ping = unavailable;
 }
 
 console.error(`planted bugs: ${[...bugs].join(",") || "none"}`);
