@@ -12,6 +12,8 @@ export interface MemoryGovernorOptions {
   /** Injected for tests; default process.memoryUsage.rss and Bun.gc(true). */
   rssBytes?: () => number;
   collect?: () => void;
+  /** Called after each forced collection with its duration (metrics: Bun reports no GC events of its own). */
+  onCollected?: (seconds: number) => void;
 }
 
 /** Samples RSS on a timer; past the soft limit (and not within minGapMs of the last one) runs one full collection. */
@@ -29,6 +31,7 @@ export class MemoryGovernor {
       minGapMs: 5000,
       rssBytes: () => process.memoryUsage.rss(),
       collect: () => Bun.gc(true),
+      onCollected: () => {},
       ...o,
     };
   }
@@ -48,8 +51,10 @@ export class MemoryGovernor {
     if (this.#o.rssBytes() <= this.#o.softLimitBytes) return false;
     if (nowMs - this.#lastCollectMs < this.#o.minGapMs) return false;
     this.#lastCollectMs = nowMs;
+    const t0 = performance.now();
     this.#o.collect();
     this.collections++;
+    this.#o.onCollected((performance.now() - t0) / 1000);
     return true;
   }
 

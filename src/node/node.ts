@@ -113,7 +113,11 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
     const lag = new LagMonitor({ clock });
     lag.start();
     cleanup.push(() => lag.stop());
-    const memory = new MemoryGovernor({ clock, softLimitBytes: config.limits.memorySoftLimitBytes });
+    const memory = new MemoryGovernor({
+      clock,
+      softLimitBytes: config.limits.memorySoftLimitBytes,
+      onCollected: (seconds) => nodeMetrics.metrics.gcForced(seconds),
+    });
     memory.start();
     cleanup.push(() => memory.stop());
     const checks: HealthCheck[] = [

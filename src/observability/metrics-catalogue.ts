@@ -101,6 +101,7 @@ const def = <const D extends MetricDef>(d: D): D => d;
 
 export const CATALOGUE = {
   nodeInfo: def({ name: "haven_node_info", type: "gauge", help: "Always 1; labels identify the node build and mode.", labels: { node_id: "static", version: "static", mode: ["single", "cluster"] } }),
+  gcForced: def({ name: "haven_gc_forced_duration_seconds", type: "histogram", help: "Full garbage collections forced by the memory governor (RSS above MEMORY_SOFT_LIMIT_BYTES) and their pause; Bun reports no GC events to nodejs_gc_duration_seconds.", labels: {}, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] }),
   ready: def({ name: "haven_ready", type: "gauge", help: "1 when GET /health/ready answers 200.", labels: {} }),
   healthCheckOk: def({ name: "haven_health_check_ok", type: "gauge", help: "1 when the readiness check passes.", labels: { check: HEALTH_CHECKS } }),
   diskFreeBytes: def({ name: "haven_disk_free_bytes", type: "gauge", help: "Free bytes on the DATA_DIR filesystem.", labels: {} }),

@@ -123,6 +123,9 @@ export class Metrics {
 
   // --- health
 
+  gcForced(seconds: number): void {
+    if (this.#valid(seconds)) this.#m.gcForced.observe({}, seconds);
+  }
   setReady(ready: boolean): void {
     this.#m.ready.set(ready ? 1 : 0);
   }

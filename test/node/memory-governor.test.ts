@@ -27,6 +27,30 @@ describe("MemoryGovernor", () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  test("reports each forced collection's duration (Bun emits no GC events of its own)", async () => {
+    const { createNodeMetrics } = await import("../../src/node/metrics-wiring.ts");
+    const { loadConfig } = await import("../../src/config/index.ts");
+    const { createLogger } = await import("../../src/observability/logger.ts");
+    const clock = new ManualClock();
+    const nm = createNodeMetrics({ config: loadConfig({ DATA_DIR: "/tmp" }), logger: createLogger({ level: "silent" }), clock });
+    const seen: number[] = [];
+    const g = new MemoryGovernor({
+      clock,
+      softLimitBytes: 1,
+      rssBytes: () => 2,
+      collect: () => {},
+      onCollected: (s) => {
+        seen.push(s);
+        nm.metrics.gcForced(s);
+      },
+    });
+    expect(g.check()).toBe(true);
+    expect(seen.length).toBe(1);
+    expect(seen[0]).toBeGreaterThanOrEqual(0);
+    expect(await nm.metrics.render()).toContain("haven_gc_forced_duration_seconds_count 1");
+    await nm.stop();
+  });
+
   test("rejects a non-positive limit", () => {
     expect(() => new MemoryGovernor({ clock: new ManualClock(), softLimitBytes: 0 })).toThrow(RangeError);
   });
