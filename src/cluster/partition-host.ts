@@ -20,6 +20,8 @@ import { ClusterError, ClusterErrorCode } from "./errors.ts";
 const APPLY_QUOTA = { maxCount: Number.MAX_SAFE_INTEGER, maxBytes: Number.MAX_SAFE_INTEGER };
 /** Stream seqs confirmed per replica.confirm call (its own bound is 1000). */
 const CONFIRM_CHUNK = 500;
+/** Age at which the owner deletes confirmation markers: above the journals' 120 s retention of published records. */
+const MARKER_MAX_AGE_MS = 300_000;
 /** Bound on how long close() waits for the consumer to stop (onLost must finish within the lease safety margin). */
 const CLOSE_WAIT_MS = 200;
 
@@ -179,6 +181,10 @@ export class PartitionHost {
    */
   async sweepExpired(nowMs: number, limit: number): Promise<number> {
     if (!this.serving) return 0;
+    // Confirmation markers outlive the journals' retention of what they confirm (120 s), then go.
+    await this.#replica.pruneMarkers(this.#o.clock.nowMs(), MARKER_MAX_AGE_MS).catch((e: unknown) => {
+      this.#o.logger.warn({ partition: this.partition, err: e instanceof Error ? e.name : "unknown" }, "cluster: pruning confirmation markers failed");
+    });
     const due = new Map<string, string[]>();
     let n = 0;
     for (const [id, a] of this.#applied) {

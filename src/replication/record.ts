@@ -93,3 +93,41 @@ export function decodeRecord(bytes: Uint8Array): MailRecord {
   checkRecord(rec, corrupt);
   return rec;
 }
+
+/**
+ * A confirmation marker on a partition's subject: the dedup ids the owner confirmed (their records were deleted from
+ * the stream). Any replica of the partition -- the next owner rebuilding it included -- remembers them, so a copy of
+ * such a record re-published later (a journal relaying after its PubAck was lost, or re-publishing after a stream
+ * loss) is not delivered again. Layout version 2, so replicas tell it from a mail record.
+ */
+export interface ConfirmMarker {
+  partition: number;
+  dedupIds: string[];
+}
+
+const MARKER_VERSION = 2;
+/** Dedup ids per marker: a confirm call's chunk (bounded by the replica's maxConfirmBatch), well below max_payload. */
+export const MAX_MARKER_IDS = 1000;
+
+export function encodeConfirmMarker(m: ConfirmMarker): Uint8Array {
+  if (!Number.isInteger(m.partition) || m.partition < 0 || m.partition > MAX_PARTITION) throw invalid("partition", "out of range", ReplicationErrorCode.InvalidArgument);
+  if (m.dedupIds.length === 0 || m.dedupIds.length > MAX_MARKER_IDS) throw invalid("dedupIds", `must hold 1..${MAX_MARKER_IDS} ids`, ReplicationErrorCode.InvalidArgument);
+  return encode([MARKER_VERSION, m.partition, m.dedupIds]);
+}
+
+/** The marker in `bytes`, or null when they are not one (a mail record, or anything else: decodeRecord judges those). */
+export function decodeConfirmMarker(bytes: Uint8Array): ConfirmMarker | null {
+  // Cheap check first: a msgpack fixarray of 3 whose first element is the positive fixint 2.
+  if (bytes.byteLength < 3 || bytes[0] !== 0x93 || bytes[1] !== MARKER_VERSION) return null;
+  let v: unknown;
+  try {
+    v = decode(bytes, { maxStrLength: MAX_DEDUP_ID_CHARS, maxArrayLength: MAX_MARKER_IDS, maxMapLength: 0, maxBinLength: 0 });
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(v) || v.length !== 3 || v[0] !== MARKER_VERSION) return null;
+  const [, partition, ids] = v as [number, unknown, unknown];
+  if (!Number.isInteger(partition) || (partition as number) < 0 || (partition as number) > MAX_PARTITION) return null;
+  if (!Array.isArray(ids) || ids.length === 0 || !ids.every((id) => typeof id === "string" && id.length > 0 && DEDUP_ID.test(id))) return null;
+  return { partition: partition as number, dedupIds: ids as string[] };
+}

@@ -7,11 +7,14 @@ import { sleep, systemClock, type Clock } from "../runtime/clock.ts";
 import { boundedInt, natsError, ReplicationError, ReplicationErrorCode } from "./errors.ts";
 import type { ReplicationLog } from "./journal-options.ts";
 import { ProgressWatchdog } from "./progress-watchdog.ts";
-import { decodeRecord, MAX_PARTITION, type MailRecord } from "./record.ts";
+import { decodeConfirmMarker, decodeRecord, encodeConfirmMarker, MAX_MARKER_IDS, MAX_PARTITION, type MailRecord } from "./record.ts";
 import { DEFAULT_STREAM_NAME, mailSubject } from "./stream.ts";
 import { Tombstones } from "./tombstones.ts";
 import { TRACEPARENT_HEADER } from "../observability/trace-context.ts";
 import { inRemoteSpan, tracingEnabled } from "../observability/tracing.ts";
+
+/** Confirmation markers remembered for pruning; beyond this the oldest stay in the stream (harmless, only space). */
+const MAX_MARKERS_TRACKED = 100_000;
 
 export interface ReplicaSink {
   /**
@@ -70,6 +73,10 @@ export interface ReplicaStatus {
   skippedConfirmed: number;
   corrupt: number;
   confirmed: number;
+  /** Confirmation markers published by confirm(), failed to publish (best effort), and deleted by pruneMarkers(). */
+  markersPublished: number;
+  markerFailures: number;
+  markersPruned: number;
   /** Times the progress watchdog reopened a stalled consumer. */
   consumerRestarts: number;
   failure: ReplicationError | null;
@@ -100,7 +107,9 @@ export class PartitionReplica {
   private appliedSeq = 0;
   private caught = false;
   private failure: ReplicationError | null = null;
-  private readonly counters = { applied: 0, skippedConfirmed: 0, corrupt: 0, confirmed: 0, consumerRestarts: 0 };
+  private readonly counters = { applied: 0, skippedConfirmed: 0, corrupt: 0, confirmed: 0, consumerRestarts: 0, markersPublished: 0, markerFailures: 0, markersPruned: 0 };
+  /** Confirmation markers seen on the subject (stream seq, stream time in wall ms), oldest first; pruned by the owner. */
+  private readonly markers: { seq: number; atMs: number }[] = [];
   private caughtUpWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   private loop: Promise<void> | null = null;
   /** Highest stream seq taken from the consumer (handed to the sink); a reopened consumer starts after it. */
@@ -261,17 +270,58 @@ export class PartitionReplica {
     }
     const jsm = this.jsm;
     const seqs = [...new Set(streamSeqs)];
+    const dedupIds: string[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < seqs.length) {
         const seq = seqs[next++]!;
         await deleteIfPresent(jsm, this.o.streamName, seq);
-        this.tombstones.confirm(seq, this.o.clock.monotonicMs());
+        const dedupId = this.tombstones.confirm(seq, this.o.clock.monotonicMs());
+        if (dedupId !== undefined) dedupIds.push(dedupId);
         this.counters.confirmed++;
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.o.confirmConcurrency, seqs.length) }, worker));
+    await this.publishMarkers(dedupIds);
     return seqs.length;
+  }
+
+  /**
+   * Tells every replica of this partition, present and future, which records were confirmed: this replica's
+   * tombstones die with this node, and the next owner rebuilding the partition would otherwise apply a copy that a
+   * journal re-publishes later. Best effort: the deletes already happened, so a failed marker only loses that
+   * protection (counted and logged), never the confirmation.
+   */
+  private async publishMarkers(dedupIds: readonly string[]): Promise<void> {
+    if (dedupIds.length === 0) return;
+    const js = jetstream(this.nc, { timeout: this.o.requestTimeoutMs });
+    for (let i = 0; i < dedupIds.length; i += MAX_MARKER_IDS) {
+      const chunk = dedupIds.slice(i, i + MAX_MARKER_IDS);
+      try {
+        await js.publish(mailSubject(this.partitionNo), encodeConfirmMarker({ partition: this.partitionNo, dedupIds: chunk }));
+        this.counters.markersPublished++;
+      } catch (e) {
+        this.counters.markerFailures++;
+        this.o.log?.warn({ err: e, partition: this.partitionNo, ids: chunk.length }, "replication: could not publish a confirmation marker");
+      }
+    }
+  }
+
+  /**
+   * Deletes confirmation markers older than `maxAgeMs` (by stream time): by then the journals that could re-publish
+   * their records have pruned them. Only the owner calls this. Returns how many were deleted.
+   */
+  async pruneMarkers(nowMs: number, maxAgeMs: number): Promise<number> {
+    if (this.state !== "open" || this.jsm === null) return 0;
+    let pruned = 0;
+    while (this.markers.length > 0 && this.markers[0]!.atMs <= nowMs - maxAgeMs) {
+      const m = this.markers[0]!;
+      await deleteIfPresent(this.jsm, this.o.streamName, m.seq);
+      this.markers.shift();
+      pruned++;
+    }
+    this.counters.markersPruned += pruned;
+    return pruned;
   }
 
   status(): ReplicaStatus {
@@ -323,6 +373,18 @@ export class PartitionReplica {
           if (seq <= this.receivedSeq) continue;
           this.receivedSeq = seq;
           const pending = m.info.pending;
+          const marker = decodeConfirmMarker(m.data);
+          if (marker !== null) {
+            const nowMs = this.o.clock.monotonicMs();
+            for (const id of marker.dedupIds) this.tombstones.confirmDedup(id, nowMs);
+            if (this.markers.length < MAX_MARKERS_TRACKED) this.markers.push({ seq, atMs: Math.floor(m.info.timestampNanos / 1e6) });
+            enqueue(seq, pending, null);
+            this.applyBlocked = true;
+            if (queue.length >= this.o.maxApplyInFlight) await queue.shift();
+            if (!this.caught && (seq >= this.targetSeq || pending === 0)) while (queue.length > 0) await queue.shift();
+            this.applyBlocked = false;
+            continue;
+          }
           let rec: MailRecord | null = null;
           try {
             rec = decodeRecord(m.data);

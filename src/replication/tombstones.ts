@@ -19,11 +19,17 @@ export class Tombstones {
     if (this.applied.size > this.maxTracked) this.applied.delete(this.applied.keys().next().value!);
   }
 
-  /** The recipient confirmed the record at `streamSeq`: remember its dedupId until ttl. */
-  confirm(streamSeq: number, nowMs: number): void {
+  /** The recipient confirmed the record at `streamSeq`: remember its dedupId until ttl. Returns it (if tracked). */
+  confirm(streamSeq: number, nowMs: number): string | undefined {
     const dedupId = this.applied.get(streamSeq);
-    if (dedupId === undefined) return;
+    if (dedupId === undefined) return undefined;
     this.applied.delete(streamSeq);
+    this.confirmDedup(dedupId, nowMs);
+    return dedupId;
+  }
+
+  /** Remembers a confirmed dedupId until ttl (from this replica's confirm, or another owner's confirmation marker). */
+  confirmDedup(dedupId: string, nowMs: number): void {
     this.sweep(nowMs);
     this.confirmed.delete(dedupId); // re-insert so the Map stays in expiry order
     this.confirmed.set(dedupId, nowMs + this.ttlMs);

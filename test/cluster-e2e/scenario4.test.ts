@@ -115,7 +115,7 @@ describe("scenario 4: the NATS server leading the stream is killed under load", 
       );
       // Undelivered messages still in the stream mean an owner stopped serving its partition (not a stream loss).
       const left = await streamLeftovers(cluster.nats.urls, STREAM);
-      console.log(`left in ${STREAM} after draining: ${left.total} ${JSON.stringify(left.bySubject)}`);
+      console.log(`left in ${STREAM} after draining: ${left.total} ${JSON.stringify(left.bySubject)} (and ${left.markers} confirmation markers)`);
       expectExactlyOnce(delivered, stats);
       expect(left.total).toBe(0);
       expect(monitor.violations()).toEqual([]);

@@ -5,6 +5,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.ts";
 import { systemClock } from "../../src/runtime/clock.ts";
 import { LeaseManager } from "../../src/membership/lease-manager.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { retryStartup } from "../../src/node/startup-retry.ts";
 import { openNatsLeaseStore, type LeaseStore, type NatsLeaseStore } from "../../src/membership/lease-store.ts";
 
 const PARTITIONS = 64;
@@ -68,7 +70,13 @@ describe("lease load: 3 managers x 64 partitions, stream-level CAS", () => {
     const managers: LeaseManager[] = [];
     for (let i = 0; i < NODES; i++) {
       const nodeId = `n${i}`;
-      const inner = await openNatsLeaseStore(conns[i]!, { bucket, leaseTtlMs: LEASE_TTL_MS, replicas: 3 });
+      // As a node's start-up does (src/node/startup-retry.ts): creating an R3 bucket on a fresh 2.9 cluster can time
+      // out once while its raft group forms; the property under test starts after the bucket exists.
+      const inner = await retryStartup("open the lease bucket", () => openNatsLeaseStore(conns[i]!, { bucket, leaseTtlMs: LEASE_TTL_MS, replicas: 3 }), {
+        clock: systemClock,
+        log: createLogger({ level: "silent" }),
+        deadlineMs: 30_000,
+      });
       const store = new CountingStore(inner, shared);
       stores.push(store);
       managers.push(

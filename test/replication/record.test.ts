@@ -36,3 +36,16 @@ describe("record encoding", () => {
     expect(codeOf(() => decodeRecord(new TextEncoder().encode("{}")))).toBe("corrupt_record");
   });
 });
+
+describe("confirmation markers", () => {
+  test("round trip; a marker is not a mail record and a mail record is not a marker", async () => {
+    const { decodeConfirmMarker, encodeConfirmMarker, decodeRecord, encodeRecord } = await import("../../src/replication/record.ts");
+    const bytes = encodeConfirmMarker({ partition: 7, dedupIds: ["a-1", "b-2"] });
+    expect(decodeConfirmMarker(bytes)).toEqual({ partition: 7, dedupIds: ["a-1", "b-2"] });
+    expect(() => decodeRecord(bytes)).toThrow();
+    const { record } = await import("./helpers.ts");
+    expect(decodeConfirmMarker(encodeRecord(record(1)))).toBeNull();
+    expect(decodeConfirmMarker(new Uint8Array([0x93, 2, 0xc1]))).toBeNull(); // malformed: never a throw
+    expect(() => encodeConfirmMarker({ partition: 7, dedupIds: [] })).toThrow();
+  });
+});

@@ -117,7 +117,9 @@ describe("PartitionReplica (single nats-server)", () => {
     expect(await replica.confirm(confirmed)).toBe(4);
     expect(await replica.confirm(confirmed)).toBe(4); // already deleted: still fine
     for (const seq of confirmed) expect(await jsm.streams.getMessage(streamName, { seq })).toBeNull();
-    expect((await jsm.streams.info(streamName)).state.messages).toBe(6);
+    // 6 records left, plus the one confirmation marker naming the 4 confirmed dedup ids.
+    expect((await jsm.streams.info(streamName)).state.messages).toBe(7);
+    expect(replica.status()).toMatchObject({ markersPublished: 1, markerFailures: 0 });
 
     const fresh = storageSink(createMemoryDriver());
     const rebuilt = await openReplica(2, fresh, 2);
@@ -149,6 +151,37 @@ describe("PartitionReplica (single nats-server)", () => {
     expect(sink.calls.map((c) => c.id)).toEqual(["msg-1", "msg-2", "msg-2"]); // msg-2 again: deduplicated by the sink
     expect(sink.stored).toBe(2);
     await waitFor("ghost deleted", async () => (await jsm.streams.info(streamName)).state.messages === 1);
+  });
+
+  // The confirming owner's tombstones die with it. A copy of a confirmed record re-published later (a journal
+  // relaying after its PubAck was lost, past what JetStream still deduplicates) must not reach the next owner's
+  // mailbox: the confirmation marker in the stream tells every later replica, which drops the copy.
+  test("a new owner (fresh tombstones) skips a confirmed record re-published later: the marker travels in the stream", async () => {
+    const { nc, journal, jsm, streamName, openReplica } = await setup();
+    await journal.accept(record(1, 6));
+    await journal.accept(record(2, 6));
+    const first = storageSink(createMemoryDriver());
+    const owner = await openReplica(6, first, 1, new Tombstones(60_000, 1000, 1000));
+    await owner.whenCaughtUp();
+    await owner.confirm([first.calls[0]!.seq]); // msg-1 confirmed
+    await owner.close();
+    // The copy, published without its Nats-Msg-Id so JetStream cannot drop it (as after a leader change that lost
+    // the duplicate window's state for deleted messages).
+    const { jetstream } = await import("@nats-io/jetstream");
+    const { encodeRecord } = await import("../../src/replication/record.ts");
+    await jetstream(nc).publish("haven.mail.6", encodeRecord(record(1, 6)));
+
+    const next = storageSink(createMemoryDriver());
+    const newOwner = await openReplica(6, next, 2, new Tombstones(60_000, 1000, 1000));
+    await newOwner.whenCaughtUp();
+    expect(next.calls.map((c) => c.id)).toEqual(["msg-2"]);
+    expect(newOwner.status().skippedConfirmed).toBe(1);
+    // The copy is deleted again; msg-2 and the marker remain until the owner prunes old markers.
+    await waitFor("copy deleted", async () => (await jsm.streams.info(streamName)).state.messages === 2);
+    expect(await newOwner.pruneMarkers(Date.now(), 60_000)).toBe(0); // younger than the bound: kept
+    expect(await newOwner.pruneMarkers(Date.now() + 120_000, 60_000)).toBe(1);
+    expect((await jsm.streams.info(streamName)).state.messages).toBe(1);
+    expect(newOwner.status().markersPruned).toBe(1);
   });
 
   test("a failing sink stops the replica with a typed retryable error", async () => {
