@@ -21,10 +21,18 @@ import { backoffMs, canRetry } from "./retry-policy.ts";
  * their outcome, aborting those that overrun. A call aborted after its request left is the one unavoidable
  * at-least-once case: the new owner sends it again with the same Idempotency-Key; this node counts no outcome for it.
  */
+/** Bound on remembered owed completions (ids only). */
+const MAX_OWED_COMPLETIONS = 10_000;
+
 export class Dispatcher {
   readonly #o: ResolvedDispatcherOptions;
   /** Dispatches in progress, by event id. */
   readonly #flights = new Map<string, Flight>();
+  /**
+   * Events this node delivered (2xx) whose completion the queue did not record (its store failed or timed out): they
+   * stay due, but must not be sent again on every pass -- only their completion is retried.
+   */
+  readonly #owedCompletions = new Set<string>();
   readonly #perDestination = new Map<string, number>();
   readonly #running = new Set<Promise<void>>();
   #timer: TimerHandle | undefined;
@@ -207,6 +215,14 @@ export class Dispatcher {
 
   async #deliver(e: DeliveryEvent, flight: Flight): Promise<void> {
     const o = this.#o;
+    if (this.#owedCompletions.has(e.id)) {
+      // Delivered (2xx) here already, but the queue could not record it: record it now, never call again. A failure
+      // leaves it owed (the event is pushed back by #runFlight) instead of re-sending it on every pass.
+      await o.queue.complete(e.id);
+      this.#owedCompletions.delete(e.id);
+      this.#outcome(e, "delivered");
+      return;
+    }
     const req = await o.prepare(e, o.clock.nowMs());
     if (req === null) {
       if (flight.fenced) throw fenced();
@@ -249,6 +265,9 @@ export class Dispatcher {
       try {
         await o.queue.complete(e.id);
         this.#outcome(e, "delivered");
+      } catch (err) {
+        this.#owe(e.id);
+        throw err;
       } finally {
         await o.breaker.release(admission.permit, true);
       }
@@ -262,6 +281,13 @@ export class Dispatcher {
     const waitMs = Math.min(o.retry.capMs, Math.max(backoffMs(o.retry, attempts, o.random), outcome.retryAfterMs ?? 0));
     await o.queue.reschedule(e.id, o.clock.nowMs() + waitMs, attempts, label);
     this.#outcome(e, "retry_scheduled");
+  }
+
+  /** Remembers a 2xx whose completion could not be written (bounded: the oldest is forgotten, so it may be re-sent). */
+  #owe(eventId: string): void {
+    this.#owedCompletions.delete(eventId);
+    this.#owedCompletions.add(eventId);
+    if (this.#owedCompletions.size > MAX_OWED_COMPLETIONS) this.#owedCompletions.delete(this.#owedCompletions.values().next().value!);
   }
 
   /** A permit without an outcome: the breaker learns nothing from a call that was not made (or whose fate is unknown). */

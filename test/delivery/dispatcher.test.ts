@@ -107,6 +107,27 @@ function rig(mode: EndpointMode, opts: Partial<DispatcherOptions> & { threshold?
 }
 
 describe("Dispatcher", () => {
+  // A 2xx whose completion the queue cannot record (its store down) must not be re-sent on every pass: the endpoint
+  // sees one request, and the completion is retried until it is written.
+  test("a delivered event whose completion fails is not sent again; its completion is retried", async () => {
+    const r = rig({ kind: "succeed" });
+    const [id] = await r.enqueue(1);
+    const complete = r.queue.complete.bind(r.queue);
+    let failures = 3;
+    r.queue.complete = async (eventId: string) => {
+      if (failures > 0) {
+        failures--;
+        throw new Error("store unavailable");
+      }
+      return complete(eventId);
+    };
+    await r.drain();
+    expect(r.endpoint.requests.map((q) => q.idempotencyKey)).toEqual([id!]);
+    expect(failures).toBe(0);
+    expect(await r.queue.size()).toBe(0);
+    expect(r.metrics.snapshot().outcomes.delivered).toBe(1);
+  });
+
   test("healthy endpoint: every event delivered once, signed, with its id as Idempotency-Key", async () => {
     const r = rig({ kind: "succeed" }, { concurrencyPerDestination: 8 });
     const ids = await r.enqueue(25);
