@@ -7,6 +7,8 @@ export interface ReceivedSpan {
   name: string;
   /** Resource attributes as strings, e.g. "service.name", "service.instance.id". */
   resource: Record<string, string>;
+  /** The span's own attribute keys (Haven's spans carry none). */
+  attributeKeys: string[];
 }
 
 export interface OtlpReceiver {
@@ -26,7 +28,7 @@ interface OtlpAttribute {
 interface OtlpBody {
   resourceSpans?: {
     resource?: { attributes?: OtlpAttribute[] };
-    scopeSpans?: { spans?: { traceId: string; spanId: string; parentSpanId?: string; name: string }[] }[];
+    scopeSpans?: { spans?: { traceId: string; spanId: string; parentSpanId?: string; name: string; attributes?: OtlpAttribute[] }[] }[];
   }[];
 }
 
@@ -61,7 +63,7 @@ export function startOtlpReceiver(): OtlpReceiver {
         const resource = attributesOf(rs.resource?.attributes);
         for (const ss of rs.scopeSpans ?? []) {
           for (const s of ss.spans ?? []) {
-            spans.push({ traceId: s.traceId, spanId: s.spanId, ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}), name: s.name, resource });
+            spans.push({ traceId: s.traceId, spanId: s.spanId, ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}), name: s.name, resource, attributeKeys: (s.attributes ?? []).map((a) => a.key) });
           }
         }
       }

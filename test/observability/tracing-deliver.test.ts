@@ -1,6 +1,7 @@
 // The `deliver` span: an outbound attempt joins the trace of the request that queued its event and tells the receiver
 // (traceparent header); a real node's webhook for a traced forward lands in the caller's trace; with tracing off no header.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startOtlpReceiver, type OtlpReceiver } from "./otlp-receiver.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,42 +17,20 @@ import { Agent, ENCRYPTED } from "../support/agent.ts";
 import { startEndpointServer, type EndpointServer, type RecordedRequest } from "../support/endpoint-server.ts";
 import { enrol, packVia } from "../e2e/helpers.ts";
 
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  attributes?: { key: string }[];
-}
-
 const ADMIN_TOKEN = "tracing-deliver-admin-token-0123456789";
 const SECRET = "webhook-secret-0123456789abcdef";
 
-let receiver: ReturnType<typeof Bun.serve>;
+let receiver: OtlpReceiver;
 let endpoint: EndpointServer;
-const bodies: string[] = [];
-const spans: OtlpSpan[] = [];
 const dirs: string[] = [];
 
 beforeAll(() => {
-  receiver = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    async fetch(req) {
-      const url = new URL(req.url);
-      if (req.method !== "POST" || url.pathname !== "/v1/traces") return new Response("not found", { status: 404 });
-      const text = await req.text();
-      bodies.push(text);
-      const body = JSON.parse(text) as { resourceSpans?: { scopeSpans?: { spans?: OtlpSpan[] }[] }[] };
-      for (const rs of body.resourceSpans ?? []) for (const ss of rs.scopeSpans ?? []) spans.push(...(ss.spans ?? []));
-      return Response.json({});
-    },
-  });
+  receiver = startOtlpReceiver();
   endpoint = startEndpointServer({ kind: "succeed" });
 });
 
 afterAll(async () => {
-  receiver?.stop(true);
+  receiver?.stop();
   await endpoint?.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
@@ -75,7 +54,7 @@ const arrivedAt = (path: string): RecordedRequest[] => endpoint.requests.filter(
 
 describe("Dispatcher deliver span (tracing on in-process)", () => {
   test("an attempt joins the event's trace as `deliver`, and the receiver is sent that span; untraced events start a trace", async () => {
-    const tracing = startTracing({ tracesUrl: `http://127.0.0.1:${receiver.port}/v1/traces`, serviceName: "haven-deliver-test", exportDelayMs: 50 });
+    const tracing = startTracing({ tracesUrl: `${receiver.url}/v1/traces`, serviceName: "haven-deliver-test", exportDelayMs: 50 });
     const queue = new SqliteEventQueue({ path: join(tempDir(), "delivery.sqlite") });
     try {
       expect(tracingEnabled()).toBe(true);
@@ -101,17 +80,17 @@ describe("Dispatcher deliver span (tracing on in-process)", () => {
       expect(sent).toBeDefined();
       expect(sent.traceId).toBe(traceId);
       expect(sent.sampled).toBe(true);
-      await waitFor("the deliver span", () => spans.some((s) => s.traceId === traceId && s.name === "deliver"));
-      const deliver = spans.find((s) => s.traceId === traceId && s.name === "deliver")!;
+      await waitFor("the deliver span", () => receiver.spans.some((s) => s.traceId === traceId && s.name === "deliver"));
+      const deliver = receiver.spans.find((s) => s.traceId === traceId && s.name === "deliver")!;
       expect(deliver.parentSpanId).toBe(queuedBy);
       expect(deliver.spanId).toBe(sent.parentSpanId);
-      expect(deliver.attributes ?? []).toEqual([]);
+      expect(deliver.attributeKeys).toEqual([]);
 
       const fresh = parseTraceparent(arrivedAt("/unit/untraced")[0]?.headers.traceparent)!;
       expect(fresh).toBeDefined();
       expect(fresh.traceId).not.toBe(traceId);
-      await waitFor("the untraced event's deliver span", () => spans.some((s) => s.traceId === fresh.traceId && s.name === "deliver"));
-      const root = spans.find((s) => s.traceId === fresh.traceId && s.name === "deliver")!;
+      await waitFor("the untraced event's deliver span", () => receiver.spans.some((s) => s.traceId === fresh.traceId && s.name === "deliver"));
+      const root = receiver.spans.find((s) => s.traceId === fresh.traceId && s.name === "deliver")!;
       expect(root.spanId).toBe(fresh.parentSpanId);
       expect(root.parentSpanId ?? "").toBe("");
     } finally {
@@ -134,7 +113,7 @@ describe("DeliveryEvents records the queuing span", () => {
     const reply = (id: string) => plain.reply({ id, toDid: "did:example:c", url: `${endpoint.url}/reply`, body: new Uint8Array([1]), contentType: "application/json" });
     // Tracing off: nothing recorded even inside inSpan (it is then a plain call).
     await inSpan("receive", () => accepted(plain, "did:example:a", "off"));
-    const tracing = startTracing({ tracesUrl: `http://127.0.0.1:${receiver.port}/v1/traces`, serviceName: "haven-deliver-test", exportDelayMs: 50 });
+    const tracing = startTracing({ tracesUrl: `${receiver.url}/v1/traces`, serviceName: "haven-deliver-test", exportDelayMs: 50 });
     try {
       const spansSeen: Record<string, string> = {};
       await inSpan("receive", async () => {
@@ -190,7 +169,7 @@ async function forwardToWebhook(node: HavenNode, path: string, headers: Record<s
 
 describe("webhook of a traced forward (real single node)", () => {
   test("tracing on: a deliver span in the caller's trace, below receive, and the webhook carries it as traceparent", async () => {
-    const node = await startNode({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port}`, OTEL_SERVICE_NAME: "haven-test" });
+    const node = await startNode({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: "haven-test" });
     const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
     const callerSpan = "00f067aa0ba902b7";
     try {
@@ -203,7 +182,7 @@ describe("webhook of a traced forward (real single node)", () => {
       expect(sent).toBeDefined();
       expect(sent.traceId).toBe(traceId);
 
-      const inTrace = () => spans.filter((s) => s.traceId === traceId);
+      const inTrace = () => receiver.spans.filter((s) => s.traceId === traceId);
       await waitFor("receive and deliver spans", () => ["receive", "deliver"].every((n) => inTrace().some((s) => s.name === n)));
       const receive = inTrace().find((s) => s.name === "receive")!;
       const deliver = inTrace().find((s) => s.name === "deliver")!;
@@ -215,7 +194,7 @@ describe("webhook of a traced forward (real single node)", () => {
       await node.stop();
     }
     expect(tracingEnabled()).toBe(false);
-    const all = bodies.join("\n");
+    const all = receiver.bodies.join("\n");
     expect(all).not.toContain("did:");
     expect(all).not.toContain("secret-content");
     expect(all).not.toContain(SECRET);
@@ -223,7 +202,7 @@ describe("webhook of a traced forward (real single node)", () => {
   }, 90_000);
 
   test("tracing off: the webhook goes out without a traceparent header, and nothing is exported", async () => {
-    const before = bodies.length;
+    const before = receiver.bodies.length;
     const node = await startNode({});
     try {
       expect(tracingEnabled()).toBe(false);
@@ -235,6 +214,6 @@ describe("webhook of a traced forward (real single node)", () => {
     } finally {
       await node.stop();
     }
-    expect(bodies.length).toBe(before);
+    expect(receiver.bodies.length).toBe(before);
   }, 90_000);
 });

@@ -1,6 +1,7 @@
 // A real node exporting spans over OTLP/HTTP to a receiver in this test: a forward with a traceparent yields
 // receive/unpack/store spans in the caller's trace, without DIDs or contents; with the OTEL_* vars unset nothing is sent.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startOtlpReceiver, type OtlpReceiver } from "./otlp-receiver.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,37 +12,15 @@ import { tracingEnabled } from "../../src/observability/tracing.ts";
 import { Agent, ENCRYPTED } from "../support/agent.ts";
 import { enrol, packVia } from "../e2e/helpers.ts";
 
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  attributes?: { key: string }[];
-}
-
-let receiver: ReturnType<typeof Bun.serve>;
-const bodies: string[] = [];
-const spans: OtlpSpan[] = [];
+let receiver: OtlpReceiver;
 const dirs: string[] = [];
 
 beforeAll(() => {
-  receiver = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    async fetch(req) {
-      const url = new URL(req.url);
-      if (req.method !== "POST" || url.pathname !== "/v1/traces") return new Response("not found", { status: 404 });
-      const text = await req.text();
-      bodies.push(text);
-      const body = JSON.parse(text) as { resourceSpans?: { scopeSpans?: { spans?: OtlpSpan[] }[] }[] };
-      for (const rs of body.resourceSpans ?? []) for (const ss of rs.scopeSpans ?? []) spans.push(...(ss.spans ?? []));
-      return Response.json({});
-    },
-  });
+  receiver = startOtlpReceiver();
 });
 
 afterAll(() => {
-  receiver?.stop(true);
+  receiver?.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -69,14 +48,14 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_000): P
 }
 
 describe("OpenTelemetry export", () => {
-  test("spans of a forward continue the incoming traceparent and reach the OTLP receiver", async () => {
-    const node = await startNode({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port}`, OTEL_SERVICE_NAME: "haven-test" });
+  test("receiver.spans of a forward continue the incoming traceparent and reach the OTLP receiver", async () => {
+    const node = await startNode({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: "haven-test" });
     const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
     const callerSpan = "00f067aa0ba902b7";
     try {
       expect(tracingEnabled()).toBe(true);
       await forward(node, `00-${traceId}-${callerSpan}-01`);
-      const inTrace = () => spans.filter((s) => s.traceId === traceId);
+      const inTrace = () => receiver.spans.filter((s) => s.traceId === traceId);
       await waitFor("receive, unpack and store spans", () => ["receive", "unpack", "store"].every((n) => inTrace().some((s) => s.name === n)));
       const byName = (n: string) => inTrace().find((s) => s.name === n)!;
       // receive is the caller's child; the stages hang below it.
@@ -87,14 +66,14 @@ describe("OpenTelemetry export", () => {
       await node.stop();
     }
     expect(tracingEnabled()).toBe(false);
-    const all = bodies.join("\n");
+    const all = receiver.bodies.join("\n");
     expect(all).not.toContain("did:");
     expect(all).not.toContain("secret-content");
     expect(all).toContain("haven-test");
   }, 60_000);
 
   test("with the OTEL_* variables unset no span is exported", async () => {
-    const before = bodies.length;
+    const before = receiver.bodies.length;
     const node = await startNode({});
     try {
       expect(tracingEnabled()).toBe(false);
@@ -102,7 +81,7 @@ describe("OpenTelemetry export", () => {
     } finally {
       await node.stop();
     }
-    expect(bodies.length).toBe(before);
-    expect(spans.some((s) => s.traceId === "11111111111111111111111111111111")).toBe(false);
+    expect(receiver.bodies.length).toBe(before);
+    expect(receiver.spans.some((s) => s.traceId === "11111111111111111111111111111111")).toBe(false);
   }, 60_000);
 });
