@@ -15,6 +15,8 @@ export const ReplicationErrorCode = {
   Closed: "closed",
   /** The sink rejected a record while rebuilding a partition. */
   SinkFailed: "sink_failed",
+  /** The stream no longer holds records this replica applied (it went backwards): rebuild from the stream. */
+  StreamLost: "stream_lost",
 } as const;
 export type ReplicationErrorCode = (typeof ReplicationErrorCode)[keyof typeof ReplicationErrorCode];
 
@@ -23,6 +25,7 @@ const RETRYABLE: ReadonlySet<ReplicationErrorCode> = new Set([
   ReplicationErrorCode.NatsUnavailable,
   ReplicationErrorCode.Overloaded,
   ReplicationErrorCode.SinkFailed,
+  ReplicationErrorCode.StreamLost,
 ]);
 
 /** The only error type src/replication rejects with. Messages never contain payloads or DIDs. */

@@ -71,6 +71,7 @@ export class JournalStore {
   private readonly selPendingSeqs: Statement<{ seq: number; at: number }, []>;
   private readonly countAll: Statement<{ n: number }, []>;
   private readonly maxStreamSeq: Statement<{ m: number | null }, []>;
+  private readonly selNewestPublished: Statement<{ stream_seq: number; dedup_id: string }, [number]>;
   private readonly getMeta: Statement<{ value: string }, [string]>;
   private readonly putMeta: Statement<unknown, [string, string]>;
 
@@ -111,6 +112,10 @@ export class JournalStore {
     this.selPendingSeqs = db.prepare("SELECT seq, accepted_at_ms AS at FROM journal WHERE published_at_ms IS NULL ORDER BY seq");
     this.countAll = db.prepare("SELECT COUNT(*) AS n FROM journal");
     this.maxStreamSeq = db.prepare("SELECT MAX(stream_seq) AS m FROM journal WHERE published_at_ms IS NOT NULL");
+    // Newest published rows first, walking the primary key backwards (publish order ~ journal order).
+    this.selNewestPublished = db.prepare(
+      "SELECT stream_seq, dedup_id FROM journal WHERE published_at_ms IS NOT NULL AND stream_seq IS NOT NULL ORDER BY seq DESC LIMIT ?",
+    );
     this.getMeta = db.prepare("SELECT value FROM journal_meta WHERE key = ?");
     this.putMeta = db.prepare(
       "INSERT INTO journal_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -160,6 +165,11 @@ export class JournalStore {
 
   size(): number {
     return this.read(() => this.countAll.get()!.n);
+  }
+
+  /** The newest `limit` published rows (stream seq and Nats-Msg-Id), newest first: what a loss probe checks. */
+  newestPublished(limit: number): { streamSeq: number; dedupId: string }[] {
+    return this.read(() => this.selNewestPublished.all(limit).map((r) => ({ streamSeq: r.stream_seq, dedupId: r.dedup_id })));
   }
 
   highestStreamSeq(): number {

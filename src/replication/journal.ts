@@ -61,6 +61,11 @@ export class ReplicatedJournal {
   private journalRows: number;
   private degraded = false;
   private relaying = false;
+  /**
+   * Set while NATS was away (and at open until a check succeeded): the relay first checks the stream for lost
+   * records, so this node's publishes cannot refill a lost tail before the loss is seen.
+   */
+  private lossCheckOwed = true;
   private relayTimer: TimerHandle | null = null;
   private backoffMs: number;
   private pruneTimer: TimerHandle | null = null;
@@ -87,6 +92,7 @@ export class ReplicatedJournal {
       highestAcked: store.highestStreamSeq(),
       onCreated: (created) => void this.store.setMeta(META_STREAM_CREATED, created).catch(() => {}),
       onLoss: (reason) => this.republishRetained(reason),
+      newestPublished: (limit) => this.store.newestPublished(limit),
       log: o.log,
     });
   }
@@ -106,6 +112,7 @@ export class ReplicatedJournal {
     try {
       await ensureMailStream(jsm, o.stream);
       await j.watch.check();
+      j.lossCheckOwed = false;
     } catch (e) {
       o.log?.warn({ err: e }, "replication: NATS not reachable at open; accepting into the local outbox");
       j.enterDegraded();
@@ -256,7 +263,10 @@ export class ReplicatedJournal {
     void (async () => {
       for await (const s of this.o.nc.status()) {
         if (this.closed) return;
-        if (s.type === "disconnect") this.enterDegraded();
+        if (s.type === "disconnect") {
+          this.lossCheckOwed = true;
+          this.enterDegraded();
+        }
         else if (s.type === "reconnect") {
           // Check for loss first (a NATS restart may have dropped un-fsynced messages), then drain the outbox.
           this.watch.check().catch(() => {});
@@ -289,6 +299,10 @@ export class ReplicatedJournal {
     this.relaying = true;
     let failed = false;
     try {
+      if (this.lossCheckOwed) {
+        await this.watch.check(); // rejects while the stream is unreachable: the relay backs off and retries
+        this.lossCheckOwed = false;
+      }
       let cursor = 0;
       while (!this.closed && this.outbox.size > 0) {
         const rows = this.store.pending(cursor, this.o.relayBatch);

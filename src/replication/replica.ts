@@ -15,6 +15,8 @@ import { inRemoteSpan, tracingEnabled } from "../observability/tracing.ts";
 
 /** Confirmation markers remembered for pruning; beyond this the oldest stay in the stream (harmless, only space). */
 const MAX_MARKERS_TRACKED = 100_000;
+/** Newest applied records remembered for the position check after a reconnect (usually one is read back). */
+const POSITION_PROBES = 4;
 
 export interface ReplicaSink {
   /**
@@ -79,6 +81,8 @@ export interface ReplicaStatus {
   markersPruned: number;
   /** Times the progress watchdog reopened a stalled consumer. */
   consumerRestarts: number;
+  /** Times a reconnect found the stream no longer holding what this replica applied (then it failed, to rebuild). */
+  streamRollbacks: number;
   failure: ReplicationError | null;
 }
 
@@ -107,7 +111,7 @@ export class PartitionReplica {
   private appliedSeq = 0;
   private caught = false;
   private failure: ReplicationError | null = null;
-  private readonly counters = { applied: 0, skippedConfirmed: 0, corrupt: 0, confirmed: 0, consumerRestarts: 0, markersPublished: 0, markerFailures: 0, markersPruned: 0 };
+  private readonly counters = { applied: 0, skippedConfirmed: 0, corrupt: 0, confirmed: 0, consumerRestarts: 0, streamRollbacks: 0, markersPublished: 0, markerFailures: 0, markersPruned: 0 };
   /** Confirmation markers seen on the subject (stream seq, stream time in wall ms), oldest first; pruned by the owner. */
   private readonly markers: { seq: number; atMs: number }[] = [];
   private caughtUpWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
@@ -119,6 +123,9 @@ export class PartitionReplica {
   private restartRequested = false;
   /** run() is waiting for sink applies to settle (not for the consumer). */
   private applyBlocked = false;
+  /** The newest mail records this replica took from the stream (seq, Nats-Msg-Id), oldest first. */
+  private readonly recent: { seq: number; dedupId: string }[] = [];
+  private verifying = false;
 
   constructor(private readonly nc: NatsConnection, options: Omit<PartitionReplicaOptions, "nc"> = {}) {
     const streamName = options.streamName ?? DEFAULT_STREAM_NAME;
@@ -198,6 +205,7 @@ export class PartitionReplica {
       throw natsError("could not open the partition replica", e);
     }
     this.loop = this.run(this.messages, sink);
+    this.watchConnection();
     this.watchdog = new ProgressWatchdog({
       clock: this.o.clock,
       intervalMs: this.o.stallCheckIntervalMs,
@@ -246,6 +254,60 @@ export class PartitionReplica {
       "replication: partition consumer stalled behind the stream; reopening it",
     );
     void this.messages?.close().catch(() => {});
+  }
+
+  /**
+   * After NATS comes back, the stream may have lost its un-fsynced tail (all servers crashed: 2.9.10 fsyncs every
+   * 60 s). The ordered consumer then resumes after our last seq and silently skips the records that journals
+   * re-publish, or other nodes publish, into the seqs the stream lost. So read back our newest records: one
+   * missing (and not confirmed) or replaced by another record means the stream went backwards, and the replica
+   * fails so the owner rebuilds the partition from the stream (tombstones and markers keep confirmed ones out).
+   */
+  private watchConnection(): void {
+    void (async () => {
+      for await (const s of this.nc.status()) {
+        if (this.state !== "open") return;
+        if (s.type === "reconnect") void this.verifyPositionUntilAnswered();
+      }
+    })().catch(() => {});
+  }
+
+  private async verifyPositionUntilAnswered(): Promise<void> {
+    if (this.verifying) return;
+    this.verifying = true;
+    try {
+      while (this.state === "open") {
+        try {
+          const lost = await this.positionLost();
+          if (lost !== null && this.state === "open") {
+            this.counters.streamRollbacks++;
+            this.fail(new ReplicationError(ReplicationErrorCode.StreamLost, `the stream went backwards: ${lost}`));
+          }
+          return;
+        } catch (e) {
+          this.o.log?.warn({ err: e, partition: this.partitionNo }, "replication: position check not answered yet; retrying");
+          await sleep(this.o.clock, this.o.stallCheckIntervalMs);
+        }
+      }
+    } finally {
+      this.verifying = false;
+    }
+  }
+
+  /** Why the stream no longer holds what we applied, or null; rejects when the stream cannot answer. */
+  private async positionLost(): Promise<string | null> {
+    const jsm = this.probeJsm;
+    if (jsm === null) return null;
+    for (let i = this.recent.length - 1; i >= 0; i--) {
+      const r = this.recent[i]!;
+      const m = await getIfPresent(jsm, this.o.streamName, r.seq);
+      if (m === null) {
+        if (this.tombstones.isConfirmed(r.dedupId, this.o.clock.monotonicMs())) continue; // deleted by design
+        return `seq ${r.seq} is gone`;
+      }
+      return (m.header?.get("Nats-Msg-Id") ?? "") === r.dedupId ? null : `seq ${r.seq} holds another record`;
+    }
+    return null;
   }
 
   /** Resolves when caught up; rejects if the replica fails or closes first. */
@@ -394,6 +456,10 @@ export class PartitionReplica {
             this.o.log?.warn({ err: e, streamSeq: seq, partition: this.partitionNo }, "replication: skipped a corrupt record");
             enqueue(seq, pending, null);
           }
+          if (rec !== null) {
+            this.recent.push({ seq, dedupId: rec.dedupId });
+            if (this.recent.length > POSITION_PROBES) this.recent.shift();
+          }
           if (rec === null) {
             // corrupt: already queued as skipped
           } else if (this.tombstones.isConfirmed(rec.dedupId, this.o.clock.monotonicMs())) {
@@ -505,6 +571,16 @@ export class PartitionReplica {
 
 /** 2.9 answers an already deleted seq with 10043 "sequence N not found" or 10057 "no message found" (first seq), hence the text check. */
 const GONE_CODES: ReadonlySet<number> = new Set([JetStreamApiCodes.NoMessageFound, JetStreamApiCodes.StreamNotFound]);
+
+/** One stored message by seq, or null when it is not there (deleted, or beyond the last seq). */
+async function getIfPresent(jsm: JetStreamManager, stream: string, seq: number) {
+  try {
+    return await jsm.streams.getMessage(stream, { seq });
+  } catch (e) {
+    if (e instanceof JetStreamApiError && e.code !== JetStreamApiCodes.StreamNotFound && (GONE_CODES.has(e.code) || /not found|no message found/i.test(e.message))) return null;
+    throw e;
+  }
+}
 
 /** Deletes one message; "no such message/stream" means already gone, which is what we wanted. */
 async function deleteIfPresent(jsm: JetStreamManager, stream: string, seq: number): Promise<void> {

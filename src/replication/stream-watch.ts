@@ -1,6 +1,7 @@
 // Detects that the stream lost acknowledged messages (NATS-wide crash before fsync, or stream deleted and
 // recreated) so the journal can re-publish what it retained. Signals: `created` changed, last_seq below the
-// highest sequence we were acknowledged, or a fresh PubAck far below it.
+// highest sequence we were acknowledged, a fresh PubAck far below it, or the stream holding someone else's record at
+// the sequence our newest published record was acknowledged with (a lost tail that other nodes' publishes refilled).
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type PubAck, type StreamInfo } from "@nats-io/jetstream";
 import type { Clock, TimerHandle } from "../runtime/clock.ts";
 import { natsError } from "./errors.ts";
@@ -19,8 +20,16 @@ export interface StreamWatchOptions {
   onCreated(created: string): void;
   /** Re-publish everything retained; rejects if interrupted (the watch then retries on its next check). */
   onLoss(reason: string): Promise<void>;
+  /**
+   * Our newest published records (stream seq and Nats-Msg-Id), newest first, at most `limit`: each check reads the
+   * stream at those seqs. Omitted: no identity probe (sequence numbers only).
+   */
+  newestPublished?: (limit: number) => { streamSeq: number; dedupId: string }[];
   log: ReplicationLog | undefined;
 }
+
+/** Records probed per check; a probe stops at the first one found (ours or not), so usually one request. */
+const IDENTITY_PROBES = 4;
 
 function isStreamNotFound(e: unknown): boolean {
   return e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound;
@@ -88,11 +97,42 @@ export class StreamWatch {
     const lastSeq = info.state.last_seq;
     if (this.created !== undefined && info.created !== this.created) this.detected("stream recreated", lastSeq);
     else if (lastSeq < this.highestAcked) this.detected(`last_seq ${lastSeq} below acknowledged ${this.highestAcked}`, lastSeq);
+    else if (this.unrecovered === null && this.recovering === null) {
+      const foreign = await this.probeIdentity(lastSeq);
+      if (foreign !== null) this.detected(foreign, lastSeq);
+    }
     if (info.created !== this.created) {
       this.created = info.created;
       this.o.onCreated(info.created);
     }
     if (this.unrecovered !== null) await this.recover();
+  }
+
+  /**
+   * Sequence numbers alone miss a lost tail once other nodes' publishes carried last_seq past ours again (after a
+   * NATS-wide crash every node relays at once). So read the stream at the seqs our newest records were acknowledged
+   * with: a record with another Nats-Msg-Id there means the stream lost ours. Not found is no evidence (the owner
+   * deletes confirmed records), so the next older one is tried. Returns the reason, or null.
+   */
+  private async probeIdentity(lastSeq: number): Promise<string | null> {
+    const rows = this.o.newestPublished?.(IDENTITY_PROBES) ?? [];
+    for (const row of rows) {
+      if (row.streamSeq > lastSeq) return `acknowledged seq ${row.streamSeq} beyond last_seq ${lastSeq}`;
+      let found;
+      try {
+        found = await this.o.jsm.streams.getMessage(this.o.stream.streamName, { seq: row.streamSeq });
+      } catch (e) {
+        // 2.9 may answer a deleted seq with an error rather than "no message found": the same non-evidence.
+        if (!(e instanceof JetStreamApiError && !isStreamNotFound(e) && /not found|no message found/i.test(e.message))) {
+          throw natsError("stream message get failed", e);
+        }
+        found = null;
+      }
+      if (found === null) continue;
+      const msgId = found.header?.get("Nats-Msg-Id") ?? "";
+      return msgId === row.dedupId ? null : `seq ${row.streamSeq} holds another record than the one acknowledged to us`;
+    }
+    return null;
   }
 
   private detected(reason: string, newBaseline: number): void {
