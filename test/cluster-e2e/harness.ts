@@ -43,7 +43,13 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function startTestCluster(opts: { nodes: number; partitions?: number; echo?: boolean }): Promise<TestCluster> {
+export async function startTestCluster(opts: {
+  nodes: number;
+  partitions?: number;
+  echo?: boolean;
+  /** Extra environment for node i (0-based), e.g. a shifted wall clock. */
+  nodeEnv?: (i: number) => Record<string, string>;
+}): Promise<TestCluster> {
   const partitions = opts.partitions ?? 16;
   const nats = await startNatsCluster({ servers: 3 });
   const keysDir = mkdtempSync(join(tmpdir(), "haven-cluster-keys-"));
@@ -75,6 +81,7 @@ export async function startTestCluster(opts: { nodes: number; partitions?: numbe
             NODE_ID: id,
             PARTITIONS: String(partitions),
             NATS_REPLICAS: "3",
+            ...(opts.nodeEnv?.(i) ?? {}),
           },
         }).then((proc) => ({ id, proc, ref: { url: proc.url, did: proc.did, wsUrl: proc.wsUrl } }));
       }),

@@ -195,6 +195,8 @@ export function forwardLoad(o: {
   rng: Rng;
   workers: number;
   prefix: string;
+  /** A node being killed: a request to it that dies with the connection is not acknowledged, so not owed. */
+  mayDrop?: (node: ClusterNode) => boolean;
 }): { stats: LoadStats; stop: () => Promise<LoadStats> } {
   const stats: LoadStats = { sent: new Set(), acked: new Map(), ackedVia: new Map(), retried: new Map(), longestGapMs: 0 };
   const sender = new Agent();
@@ -208,7 +210,14 @@ export function forwardLoad(o: {
       const r = o.recipients[o.rng.int(o.recipients.length)]!;
       const text = `${o.prefix}-${next++}`;
       stats.sent.add(text);
-      const { reply } = await sendVia(via.ref, sender, r.inbox.did, text);
+      let reply: Awaited<ReturnType<typeof sendVia>>["reply"];
+      try {
+        ({ reply } = await sendVia(via.ref, sender, r.inbox.did, text));
+      } catch (e) {
+        if (!o.mayDrop?.(via)) throw e;
+        stats.retried.set(`${via.id}:dropped`, (stats.retried.get(`${via.id}:dropped`) ?? 0) + 1);
+        continue;
+      }
       if (reply.status === 202) {
         const now = performance.now();
         stats.longestGapMs = Math.max(stats.longestGapMs, now - lastAckAtMs);
