@@ -5,7 +5,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSqliteDriver } from "../../src/storage/index.ts";
+import { MIGRATIONS, applyMigrations } from "../../src/storage/index.ts";
 import { BoundedCache } from "../../src/storage/sqlite/bounded-cache.ts";
+import { DidIds } from "../../src/storage/sqlite/did-ids.ts";
+import { GroupCommitter } from "../../src/storage/sqlite/group-commit.ts";
 import { req } from "./conformance.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "haven-sqlite-caches-"));
@@ -53,6 +56,23 @@ describe("sqlite write-through caches", () => {
     await d.close();
   });
 
+  it("forgets DID ids interned by a rolled-back batch (the ids are handed out again)", async () => {
+    const path = freshPath();
+    const d = openSqliteDriver({ path });
+    const other = installBoom(path);
+    const a = req({ mailbox: "did:m:a", recipientDid: "did:m:a#k" });
+    const settled = await Promise.allSettled([d.messages.enqueue(a, ONE), d.messages.enqueue(req({ id: "boom" }), ONE)]);
+    expect(settled.map((s) => s.status)).toEqual(["rejected", "rejected"]);
+    other.close();
+    // b's DIDs now get the integer ids a's DIDs had in the rolled-back batch; a stale cache would file a under b.
+    const b = req({ mailbox: "did:m:b", recipientDid: "did:m:b#k" });
+    expect(await d.messages.enqueue(b, ONE)).toEqual({ status: "stored", id: b.id });
+    expect(await d.messages.enqueue(a, ONE)).toEqual({ status: "stored", id: a.id });
+    expect((await d.messages.list("did:m:b", { limit: 10 })).map((m) => [m.id, m.recipientDid])).toEqual([[b.id, "did:m:b#k"]]);
+    expect((await d.messages.list("did:m:a", { limit: 10 })).map((m) => [m.id, m.recipientDid])).toEqual([[a.id, "did:m:a#k"]]);
+    await d.close();
+  });
+
   it("frees quota after expiry and removal", async () => {
     const d = openSqliteDriver({ path: freshPath() });
     const mailbox = "did:m:2";
@@ -79,6 +99,25 @@ describe("sqlite write-through caches", () => {
     // The refused insert changed no usage: the mailbox still takes exactly one message.
     expect((await d.messages.enqueue(req({ mailbox: "did:m:4" }), ONE)).status).toBe("stored");
     await d.close();
+  });
+});
+
+describe("DidIds", () => {
+  it("keeps ids stable and exact when its cache is far smaller than the DIDs in use", () => {
+    const db = new Database(":memory:");
+    applyMigrations(db, MIGRATIONS, 0);
+    const committer = new GroupCommitter((body) => db.transaction(body)(), { maxBatch: 1, maxDelayMs: 0 });
+    const ids = new DidIds(db, committer, { maxEntries: 2, maxKeyChars: 64 });
+    const dids = Array.from({ length: 20 }, (_, i) => `did:example:${i}`.padEnd(i % 2 === 0 ? 20 : 100, "x"));
+    const first = dids.map((did) => ids.intern(did));
+    expect(new Set(first).size).toBe(dids.length);
+    expect(dids.map((did) => ids.intern(did))).toEqual(first); // evicted entries reload the same id
+    expect(dids.map((did) => ids.find(did))).toEqual(first);
+    expect(first.map((id) => ids.didOf(id))).toEqual(dids);
+    expect(ids.find("did:example:unknown")).toBeUndefined();
+    expect(db.query("SELECT COUNT(*) AS n FROM dids").get()).toEqual({ n: dids.length });
+    expect(() => new DidIds(db, committer, { maxEntries: 0 })).toThrow(RangeError);
+    db.close();
   });
 });
 

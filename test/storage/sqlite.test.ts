@@ -64,22 +64,23 @@ describe("sqlite driver", () => {
   });
 
   describe("migrations", () => {
-    const v2 = { version: 2, name: "add notes", sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)" };
+    // The next version after the real schema, whatever that is.
+    const NEXT = MIGRATIONS.length + 1;
+    const v2 = { version: NEXT, name: "add notes", sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)" };
+    const applied = (at: number) => MIGRATIONS.map((m) => ({ version: m.version, applied_at_ms: at }));
 
     it("applies each version once and keeps the first applied_at_ms", async () => {
       const path = freshPath();
       (await openSqliteDriver({ path, clock: { nowMs: () => 111 } }).close());
       (await openSqliteDriver({ path, clock: { nowMs: () => 222 } }).close());
       const db = new Database(path);
-      expect(db.query("SELECT version, applied_at_ms FROM schema_migrations").all()).toEqual([
-        { version: 1, applied_at_ms: 111 },
-      ]);
+      expect(db.query("SELECT version, applied_at_ms FROM schema_migrations ORDER BY version").all()).toEqual(applied(111));
       expect(applyMigrations(db, MIGRATIONS, 333)).toEqual([]);
-      expect(applyMigrations(db, [...MIGRATIONS, v2], 444)).toEqual([2]);
+      expect(applyMigrations(db, [...MIGRATIONS, v2], 444)).toEqual([NEXT]);
       expect(applyMigrations(db, [...MIGRATIONS, v2], 555)).toEqual([]);
       expect(db.query("SELECT version, applied_at_ms FROM schema_migrations ORDER BY version").all()).toEqual([
-        { version: 1, applied_at_ms: 111 },
-        { version: 2, applied_at_ms: 444 },
+        ...applied(111),
+        { version: NEXT, applied_at_ms: 444 },
       ]);
       db.close();
       // Opening with the newer schema list works; the old list now refuses a schema it does not know.
@@ -97,18 +98,18 @@ describe("sqlite driver", () => {
 
     it("rolls back a failing migration entirely", async () => {
       const path = freshPath();
-      const bad = { version: 2, name: "half broken", sql: "CREATE TABLE fine (x); CREATE TABLE broken (" };
+      const bad = { version: NEXT, name: "half broken", sql: "CREATE TABLE fine (x); CREATE TABLE broken (" };
       (await openSqliteDriver({ path }).close());
       expect(() => openSqliteDriver({ path, migrations: [...MIGRATIONS, bad] })).toThrow(StorageError);
       const db = new Database(path);
-      expect(db.query("SELECT MAX(version) AS v FROM schema_migrations").get()).toEqual({ v: 1 });
+      expect(db.query("SELECT MAX(version) AS v FROM schema_migrations").get()).toEqual({ v: MIGRATIONS.length });
       expect(db.query("SELECT name FROM sqlite_master WHERE name = 'fine'").all()).toEqual([]);
       db.close();
     });
 
     it("rejects a migration list with gaps", () => {
       const db = new Database(":memory:");
-      expect(() => applyMigrations(db, [...MIGRATIONS, { ...v2, version: 3 }], 0)).toThrow();
+      expect(() => applyMigrations(db, [...MIGRATIONS, { ...v2, version: NEXT + 1 }], 0)).toThrow();
       db.close();
     });
   });
@@ -202,10 +203,23 @@ describe("sqlite driver", () => {
   it("keeps mailbox_usage equal to the messages table", async () => {
     const path = freshPath();
     const d: SqliteStorageDriver = openSqliteDriver({ path });
-    await Promise.all(Array.from({ length: 50 }, (_, i) => d.messages.enqueue(req({ mailbox: `did:u:${i % 3}`, expiresAtMs: i }), BIG)));
-    await d.messages.expire(20, 1000);
+    const reqs = Array.from({ length: 50 }, (_, i) => req({ mailbox: `did:u:${i % 3}`, expiresAtMs: i }));
+    await Promise.all(reqs.map((r) => d.messages.enqueue(r, BIG)));
+    expect(await d.messages.expire(20, 1000)).toBe(21);
+    // Removes in the same batch: one partial (with an unknown id and a repeat), one that empties a mailbox.
+    const box1 = reqs.filter((r) => r.mailbox === "did:u:1" && r.expiresAtMs! > 20).map((r) => r.id);
+    const box2 = reqs.filter((r) => r.mailbox === "did:u:2" && r.expiresAtMs! > 20).map((r) => r.id);
+    const removed = await Promise.all([
+      d.messages.remove("did:u:1", [box1[0]!, box1[0]!, "unknown", box1[1]!]),
+      d.messages.remove("did:u:2", box2),
+    ]);
+    expect(removed).toEqual([2, box2.length]);
+    expect(await d.messages.stats("did:u:2")).toMatchObject({ count: 0, totalBytes: 0 });
     await d.close();
     expectUsageConsistent(path);
+    const db = new Database(path, { readonly: true });
+    expect(db.query("SELECT COUNT(*) AS n FROM mailbox_usage WHERE count <= 0").get()).toEqual({ n: 0 }); // no empty rows
+    db.close();
   });
 });
 
@@ -213,9 +227,13 @@ describe("sqlite driver", () => {
 function expectUsageConsistent(path: string): void {
   const db = new Database(path, { readonly: true });
   const recount = db
-    .query("SELECT mailbox, COUNT(*) AS count, SUM(size_bytes) AS bytes FROM messages GROUP BY mailbox ORDER BY mailbox")
+    .query("SELECT mailbox_id, COUNT(*) AS count, SUM(size_bytes) AS bytes FROM messages GROUP BY mailbox_id ORDER BY mailbox_id")
     .all();
-  expect(db.query("SELECT mailbox, count, bytes FROM mailbox_usage ORDER BY mailbox").all()).toEqual(recount);
+  expect(db.query("SELECT mailbox_id, count, bytes FROM mailbox_usage ORDER BY mailbox_id").all()).toEqual(recount);
+  // Every message names interned DIDs.
+  expect(
+    db.query("SELECT COUNT(*) AS n FROM messages WHERE mailbox_id NOT IN (SELECT did_id FROM dids) OR recipient_id NOT IN (SELECT did_id FROM dids)").get(),
+  ).toEqual({ n: 0 });
   expect(db.query("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
   db.close();
 }

@@ -1,34 +1,22 @@
-// SQLite MessageStore: enqueue through group commit (dedup + O(1) quota per request), indexed reads.
+// SQLite MessageStore: enqueue through group commit (dedup + O(1) quota per request), indexed reads, integer-keyed DIDs.
 import type { Statement } from "bun:sqlite";
 import { StorageError, StorageErrorCode } from "../errors.ts";
 import type { EnqueueRequest, EnqueueResult, MailboxStats, MessageStore, Quota, StoredMessage } from "../types.ts";
 import { checkEnqueue, checkKey, checkLimit, checkList, checkRemove, checkUint } from "../validate.ts";
 import { BoundedCache } from "./bounded-cache.ts";
 import { read, write, type SqliteContext } from "./context.ts";
+import { DidIds } from "./did-ids.ts";
 
 interface Row {
   id: string;
-  mailbox: string;
-  recipient_did: string;
+  recipient_id: number;
   payload: Uint8Array;
   size_bytes: number;
   received_at_ms: number;
   expires_at_ms: number | null;
 }
 
-const COLUMNS = "id, mailbox, recipient_did, payload, size_bytes, received_at_ms, expires_at_ms";
-
-function toMessage(r: Row): StoredMessage {
-  return {
-    id: r.id,
-    mailbox: r.mailbox,
-    recipientDid: r.recipient_did,
-    payload: r.payload,
-    sizeBytes: r.size_bytes,
-    receivedAtMs: r.received_at_ms,
-    expiresAtMs: r.expires_at_ms,
-  };
-}
+const COLUMNS = "id, recipient_id, payload, size_bytes, received_at_ms, expires_at_ms";
 
 /** A mailbox's live message count and bytes (mirrors its mailbox_usage row). */
 interface Usage {
@@ -40,56 +28,77 @@ interface Usage {
 const USAGE_CACHE_ENTRIES = 4096;
 const USAGE_CACHE_KEY_CHARS = 1024 * 1024;
 
+/** A fresh object each time: callers own what they get back. */
+function emptyStats(): MailboxStats {
+  return { count: 0, totalBytes: 0, oldestReceivedAtMs: null, newestReceivedAtMs: null };
+}
+
 export class SqliteMessageStore implements MessageStore {
   /**
    * Write-through copy of mailbox_usage for the quota check. Exact because this driver is the only
-   * writer of its database: enqueue updates it with the insert, remove drops the mailbox's entry,
-   * expire and a rolled-back batch clear it (rows are then reloaded inside the next batch).
+   * writer of its database: enqueue and remove update it with their writes, expire and a rolled-back batch
+   * clear it (rows are then reloaded inside the next batch).
    */
   readonly #usageCache = new BoundedCache<Usage>(USAGE_CACHE_ENTRIES, USAGE_CACHE_KEY_CHARS);
+  /** Mailbox and recipient DIDs as the integers the message rows and indexes are keyed by (schema v2). */
+  readonly #dids: DidIds;
   // Prepared once: the hot path never compiles SQL.
-  private readonly selDedup: Statement<{ id: string }, [string, string]>;
-  private readonly selUsage: Statement<{ count: number; bytes: number }, [string]>;
-  private readonly insert: Statement<unknown, [string, string, string, Uint8Array, number, number, number | null, string]>;
-  private readonly selList: Statement<Row, [string, number]>;
-  private readonly selListFor: Statement<Row, [string, string, number]>;
-  private readonly selOldest: Statement<{ t: number }, [string]>;
-  private readonly selNewest: Statement<{ t: number }, [string]>;
-  private readonly selStatsFor: Statement<{ c: number; b: number; lo: number | null; hi: number | null }, [string, string]>;
-  private readonly delMany: Statement<unknown, [string, string]>;
-  private readonly delExpired: Statement<unknown, [number, number]>;
+  private readonly selDedup: Statement<{ id: string }, [number, string]>;
+  private readonly selUsage: Statement<{ count: number; bytes: number }, [number]>;
+  private readonly insert: Statement<unknown, [string, number, number, Uint8Array, number, number, number | null, string]>;
+  private readonly selList: Statement<Row, [number, number]>;
+  private readonly selListFor: Statement<Row, [number, number, number]>;
+  private readonly selOldest: Statement<{ t: number }, [number]>;
+  private readonly selNewest: Statement<{ t: number }, [number]>;
+  private readonly selStatsFor: Statement<{ c: number; b: number; lo: number | null; hi: number | null }, [number, number]>;
+  private readonly delMany: Statement<{ size_bytes: number }, [number, string]>;
+  private readonly delExpired: Statement<{ mailbox_id: number; size_bytes: number }, [number, number]>;
+  private readonly subUsage: Statement<unknown, [number, number, number]>;
+  private readonly delEmptyUsage: Statement<unknown, [number]>;
 
   constructor(private readonly ctx: SqliteContext) {
     const db = ctx.db;
     ctx.committer.onRollback(() => this.#usageCache.clear());
-    this.selDedup = db.prepare("SELECT id FROM messages WHERE mailbox = ? AND dedup_key = ?");
-    this.selUsage = db.prepare("SELECT count, bytes FROM mailbox_usage WHERE mailbox = ?");
-    // OR IGNORE fires on the id primary key or on UNIQUE (mailbox, dedup_key); validation rules out NULLs.
+    this.#dids = new DidIds(db, ctx.committer);
+    this.selDedup = db.prepare("SELECT id FROM messages WHERE mailbox_id = ? AND dedup_key = ?");
+    this.selUsage = db.prepare("SELECT count, bytes FROM mailbox_usage WHERE mailbox_id = ?");
+    // OR IGNORE fires on the id primary key or on UNIQUE (mailbox_id, dedup_key); validation rules out NULLs.
     this.insert = db.prepare(
-      `INSERT OR IGNORE INTO messages (${COLUMNS}, dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO messages (id, mailbox_id, recipient_id, payload, size_bytes, received_at_ms, expires_at_ms, dedup_key)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.selList = db.prepare(
-      `SELECT ${COLUMNS} FROM messages WHERE mailbox = ? ORDER BY received_at_ms, rowid LIMIT ?`,
+      `SELECT ${COLUMNS} FROM messages WHERE mailbox_id = ? ORDER BY received_at_ms, rowid LIMIT ?`,
     );
     this.selListFor = db.prepare(
-      `SELECT ${COLUMNS} FROM messages WHERE mailbox = ? AND recipient_did = ? ORDER BY received_at_ms, rowid LIMIT ?`,
+      `SELECT ${COLUMNS} FROM messages WHERE mailbox_id = ? AND recipient_id = ? ORDER BY received_at_ms, rowid LIMIT ?`,
     );
     // Two single-ended queries: SQLite's min/max optimisation applies to one aggregate per query only.
-    this.selOldest = db.prepare("SELECT received_at_ms AS t FROM messages WHERE mailbox = ? ORDER BY received_at_ms LIMIT 1");
+    this.selOldest = db.prepare(
+      "SELECT received_at_ms AS t FROM messages WHERE mailbox_id = ? ORDER BY received_at_ms LIMIT 1",
+    );
     this.selNewest = db.prepare(
-      "SELECT received_at_ms AS t FROM messages WHERE mailbox = ? ORDER BY received_at_ms DESC LIMIT 1",
+      "SELECT received_at_ms AS t FROM messages WHERE mailbox_id = ? ORDER BY received_at_ms DESC LIMIT 1",
     );
     this.selStatsFor = db.prepare(
       `SELECT COUNT(*) AS c, COALESCE(SUM(size_bytes), 0) AS b, MIN(received_at_ms) AS lo, MAX(received_at_ms) AS hi
-       FROM messages WHERE mailbox = ? AND recipient_did = ?`,
+       FROM messages WHERE mailbox_id = ? AND recipient_id = ?`,
     );
     // One statement for a whole messages-received list (up to MAX_LIMIT ids, passed as a JSON array):
-    // a thousand separate DELETEs cost ~1.5x as much. A repeated id matches its row once.
-    this.delMany = db.prepare("DELETE FROM messages WHERE mailbox = ? AND id IN (SELECT value FROM json_each(?))");
+    // a thousand separate DELETEs cost ~1.5x as much. A repeated id matches its row once. The unary + keeps the
+    // planner off the mailbox indexes: left to itself it scans the whole mailbox and filters by id, O(mailbox size)
+    // per call, instead of looking each id up in the primary key and checking its mailbox.
+    // Deletes return what they removed: mailbox_usage is adjusted once per statement and mailbox (see #release).
+    this.delMany = db.prepare(
+      "DELETE FROM messages WHERE +mailbox_id = ? AND id IN (SELECT value FROM json_each(?)) RETURNING size_bytes",
+    );
     this.delExpired = db.prepare(
       `DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages
-         WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ? ORDER BY expires_at_ms, rowid LIMIT ?)`,
+         WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ? ORDER BY expires_at_ms, rowid LIMIT ?)
+       RETURNING mailbox_id, size_bytes`,
     );
+    this.subUsage = db.prepare("UPDATE mailbox_usage SET count = count - ?, bytes = bytes - ? WHERE mailbox_id = ?");
+    this.delEmptyUsage = db.prepare("DELETE FROM mailbox_usage WHERE mailbox_id = ? AND count = 0");
   }
 
   /** The payload bytes must not be mutated until the promise settles (they are bound at flush time). */
@@ -103,18 +112,21 @@ export class SqliteMessageStore implements MessageStore {
       (): EnqueueResult | StorageError => {
         // Same answers as the memory reference (dedup, then quota, then id conflict), but the common case
         // (a new message with room to spare) is one INSERT: the quota comes from the write-through usage
-        // cache, and duplicates are found by the UNIQUE (mailbox, dedup_key) index refusing the row.
+        // cache, and duplicates are found by the UNIQUE (mailbox_id, dedup_key) index refusing the row.
         const size = req.payload.byteLength;
-        const usage = this.#usage(req.mailbox);
+        // Interned even when the message is refused or conflicts below: a dids row is invisible through the
+        // contract (so the write-op rule "decide before writing" still holds) and such DIDs come back.
+        const mailboxId = this.#dids.intern(req.mailbox);
+        const usage = this.#usage(req.mailbox, mailboxId);
         if (usage.count + 1 > quota.maxCount || usage.bytes + size > quota.maxBytes) {
-          const dup = this.selDedup.get(req.mailbox, req.dedupKey);
+          const dup = this.selDedup.get(mailboxId, req.dedupKey);
           if (dup !== null) return { status: "duplicate", id: dup.id };
           return { status: "quota_exceeded", limit: usage.count + 1 > quota.maxCount ? "count" : "bytes" };
         }
         const { changes } = this.insert.run(
           req.id,
-          req.mailbox,
-          req.recipientDid,
+          mailboxId,
+          this.#dids.intern(req.recipientDid),
           req.payload,
           size,
           req.receivedAtMs,
@@ -127,7 +139,7 @@ export class SqliteMessageStore implements MessageStore {
           return { status: "stored", id: req.id };
         }
         // Ignored: the same dedup key is stored (a duplicate) or the id is taken by another message.
-        const dup = this.selDedup.get(req.mailbox, req.dedupKey);
+        const dup = this.selDedup.get(mailboxId, req.dedupKey);
         if (dup !== null) return { status: "duplicate", id: dup.id };
         return new StorageError(StorageErrorCode.Conflict, "message id already in use");
       },
@@ -138,10 +150,10 @@ export class SqliteMessageStore implements MessageStore {
    * The mailbox's count and bytes, from the cache or mailbox_usage. Only called inside a write batch;
    * the returned object is the cache entry, updated in place by enqueue.
    */
-  #usage(mailbox: string): Usage {
+  #usage(mailbox: string, mailboxId: number): Usage {
     let u = this.#usageCache.get(mailbox);
     if (u === undefined) {
-      const row = this.selUsage.get(mailbox);
+      const row = this.selUsage.get(mailboxId);
       u = { count: row?.count ?? 0, bytes: row?.bytes ?? 0 };
       this.#usageCache.set(mailbox, u);
     }
@@ -151,29 +163,55 @@ export class SqliteMessageStore implements MessageStore {
   list(mailbox: string, opts: { limit: number; recipientDid?: string }): Promise<StoredMessage[]> {
     return read(this.ctx.gate, () => {
       checkList(mailbox, opts);
-      const rows =
-        opts.recipientDid === undefined
-          ? this.selList.all(mailbox, opts.limit)
-          : this.selListFor.all(mailbox, opts.recipientDid, opts.limit);
-      return rows.map(toMessage);
+      const mailboxId = this.#dids.find(mailbox);
+      if (mailboxId === undefined) return [];
+      let rows: Row[];
+      if (opts.recipientDid === undefined) rows = this.selList.all(mailboxId, opts.limit);
+      else {
+        const recipientId = this.#dids.find(opts.recipientDid);
+        if (recipientId === undefined) return [];
+        rows = this.selListFor.all(mailboxId, recipientId, opts.limit);
+      }
+      // A page usually names one or two recipients: resolve each id once, and share the string between rows.
+      const recipients = new Map<number, string>();
+      return rows.map((r): StoredMessage => {
+        let recipientDid = recipients.get(r.recipient_id);
+        if (recipientDid === undefined) {
+          recipientDid = this.#dids.didOf(r.recipient_id);
+          recipients.set(r.recipient_id, recipientDid);
+        }
+        return {
+          id: r.id,
+          mailbox,
+          recipientDid,
+          payload: r.payload,
+          sizeBytes: r.size_bytes,
+          receivedAtMs: r.received_at_ms,
+          expiresAtMs: r.expires_at_ms,
+        };
+      });
     });
   }
 
   stats(mailbox: string, recipientDid?: string): Promise<MailboxStats> {
     return read(this.ctx.gate, () => {
       checkKey(mailbox, "mailbox");
+      if (recipientDid !== undefined) checkKey(recipientDid, "recipientDid");
+      const mailboxId = this.#dids.find(mailbox);
+      if (mailboxId === undefined) return emptyStats();
       if (recipientDid !== undefined) {
-        checkKey(recipientDid, "recipientDid");
-        const s = this.selStatsFor.get(mailbox, recipientDid)!;
+        const recipientId = this.#dids.find(recipientDid);
+        if (recipientId === undefined) return emptyStats();
+        const s = this.selStatsFor.get(mailboxId, recipientId)!;
         return { count: s.c, totalBytes: s.b, oldestReceivedAtMs: s.lo, newestReceivedAtMs: s.hi };
       }
-      const usage = this.selUsage.get(mailbox);
-      if (usage === null) return { count: 0, totalBytes: 0, oldestReceivedAtMs: null, newestReceivedAtMs: null };
+      const usage = this.selUsage.get(mailboxId);
+      if (usage === null) return emptyStats();
       return {
         count: usage.count,
         totalBytes: usage.bytes,
-        oldestReceivedAtMs: this.selOldest.get(mailbox)?.t ?? null,
-        newestReceivedAtMs: this.selNewest.get(mailbox)?.t ?? null,
+        oldestReceivedAtMs: this.selOldest.get(mailboxId)?.t ?? null,
+        newestReceivedAtMs: this.selNewest.get(mailboxId)?.t ?? null,
       };
     });
   }
@@ -185,9 +223,19 @@ export class SqliteMessageStore implements MessageStore {
       () => checkRemove(mailbox, snapshot),
       () => {
         if (snapshot.length === 0) return 0;
-        const removed = this.delMany.run(mailbox, JSON.stringify(snapshot)).changes;
-        if (removed > 0) this.#usageCache.delete(mailbox); // the delete trigger changed mailbox_usage
-        return removed;
+        const mailboxId = this.#dids.find(mailbox);
+        if (mailboxId === undefined) return 0;
+        const rows = this.delMany.all(mailboxId, JSON.stringify(snapshot));
+        if (rows.length === 0) return 0;
+        let bytes = 0;
+        for (const r of rows) bytes += r.size_bytes;
+        this.#release(mailboxId, rows.length, bytes);
+        const cached = this.#usageCache.get(mailbox);
+        if (cached !== undefined) {
+          cached.count -= rows.length;
+          cached.bytes -= bytes;
+        }
+        return rows.length;
       },
     );
   }
@@ -200,10 +248,32 @@ export class SqliteMessageStore implements MessageStore {
         checkLimit(limit);
       },
       () => {
-        const { changes } = this.delExpired.run(nowMs, limit);
-        if (changes > 0) this.#usageCache.clear(); // any mailbox may have lost messages
-        return changes;
+        const rows = this.delExpired.all(nowMs, limit);
+        if (rows.length === 0) return 0;
+        const released = new Map<number, Usage>();
+        for (const r of rows) {
+          const u = released.get(r.mailbox_id);
+          if (u === undefined) released.set(r.mailbox_id, { count: 1, bytes: r.size_bytes });
+          else {
+            u.count += 1;
+            u.bytes += r.size_bytes;
+          }
+        }
+        for (const [mailboxId, u] of released) this.#release(mailboxId, u.count, u.bytes);
+        this.#usageCache.clear(); // any mailbox may have lost messages (the cache is keyed by DID, not id)
+        return rows.length;
       },
     );
+  }
+
+  /**
+   * Takes deleted messages off mailbox_usage, inside the deleting batch. A mailbox that had messages has a usage row
+   * covering them; anything else is a broken invariant, and throwing rolls the whole batch back.
+   */
+  #release(mailboxId: number, count: number, bytes: number): void {
+    if (this.subUsage.run(count, bytes, mailboxId).changes !== 1) {
+      throw new Error(`mailbox_usage row missing for mailbox id ${mailboxId}`);
+    }
+    this.delEmptyUsage.run(mailboxId);
   }
 }
