@@ -1,5 +1,6 @@
 // Message Pickup 3.0 replies: status (queue statistics) and delivery (stored envelopes as attachments).
 import type { Attachment, Message } from "../didcomm/message/types.ts";
+import { RawJson } from "../didcomm/pack/raw-json.ts";
 import type { MailboxStats, StoredMessage } from "../storage/types.ts";
 import { plainMessage } from "./reply.ts";
 import type { HandlerContext } from "./types.ts";
@@ -19,16 +20,16 @@ export function statusBody(stats: MailboxStats, nowMs: number, live: boolean, re
   return body;
 }
 
-/** One stored message as a delivery attachment: id = the stored id (for messages-received), the envelope as JSON. */
+/**
+ * One stored message as a delivery attachment: id = the stored id (for messages-received), the envelope as JSON.
+ * The stored bytes are spliced into the packed delivery as they are (RawJson) instead of being parsed here and
+ * re-serialised by pack (~2 ms CPU and ~10k short-lived objects per 1000 envelopes). The mailbox only holds
+ * envelopes Haven serialised itself; bytes that are not UTF-8 JSON object text go over untouched as base64.
+ */
 export function deliveryAttachment(stored: StoredMessage): Attachment {
-  const text = Buffer.from(stored.payload.buffer, stored.payload.byteOffset, stored.payload.byteLength).toString("utf8");
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined; // stored by something else than a forward: hand the bytes over untouched
-  }
-  const data = json !== null && typeof json === "object" ? { json } : { base64: Buffer.from(text, "utf8").toString("base64url") };
+  const raw = RawJson.ofObjectBytes(stored.payload);
+  const p = stored.payload;
+  const data = raw !== undefined ? { json: raw } : { base64: Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString("base64url") };
   return { id: stored.id, media_type: ENCRYPTED_MEDIA_TYPE, data };
 }
 

@@ -9,6 +9,7 @@ import { isDidUrl } from "../message/did-syntax.ts";
 import type { Message } from "../message/types.ts";
 import { authcryptKeys, recipientAgreementKeys, sameCurveAsFirst } from "./keys.ts";
 import { plaintextObject } from "./plaintext.ts";
+import { serializeJsonBytes } from "./raw-json.ts";
 import { resolveRoute, wrapInForwards } from "./routing.ts";
 import { signMessage } from "./signed.ts";
 import type { DidcommContext, PackEncryptedOptions, PackEncryptedResult } from "./types.ts";
@@ -56,7 +57,7 @@ export async function packEncrypted(
     result.signByKid = signed.key.kid;
     payload = utf8Encode(JSON.stringify(signed.jws));
   } else {
-    payload = utf8Encode(JSON.stringify(plain));
+    payload = serializeJsonBytes(plain); // splices RawJson attachments (pickup deliveries) without re-serialising them
   }
 
   const available = await recipientAgreementKeys(ctx, to);

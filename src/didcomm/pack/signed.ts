@@ -1,6 +1,5 @@
 // Packing a signed message (JWS, General JSON) with the sender's authentication key.
 import { didOf } from "../did/document.ts";
-import { utf8Encode } from "../encoding/base64url.ts";
 import { DidcommError, DidcommErrorCode } from "../errors.ts";
 import type { KeyRef, PrivateJwk } from "../keys/jwk.ts";
 import { signJws } from "../jws/sign.ts";
@@ -8,6 +7,7 @@ import type { JwsGeneral } from "../jws/types.ts";
 import type { Message } from "../message/types.ts";
 import { signingKey } from "./keys.ts";
 import { plaintextObject } from "./plaintext.ts";
+import { serializeJsonBytes } from "./raw-json.ts";
 import type { DidcommContext } from "./types.ts";
 
 /** Signs `msg` with `signBy` (a DID or an authentication kid); `msg.from` must be that DID. */
@@ -26,5 +26,5 @@ export async function signMessage(
   if (plain.from === undefined) throw new DidcommError(DidcommErrorCode.InvalidMessage, "a signed message needs from");
   if (plain.from !== didOf(signBy)) throw new DidcommError(DidcommErrorCode.SenderMismatch, "signBy is not a key of the message's from");
   const key = await signingKey(ctx, signBy);
-  return { jws: signJws(utf8Encode(JSON.stringify(plain)), [key]), key };
+  return { jws: signJws(serializeJsonBytes(plain), [key]), key };
 }
