@@ -1,17 +1,19 @@
 // `bun run bench`: forward ingest vs the raw SQLite ceiling (wrk), pickup throughput, and RSS with many queued messages.
-// Modes: --mode all|ingest|pickup|rss. Loopback only; every phase is bounded in count and time. Ends with one JSON line.
+// Modes: --mode all|ingest|pickup|rss|cpu (cpu: in-process CPU per forward beyond unpack, scripts/lib/forward-cpu.ts;
+// not part of all). Loopback only; every phase is bounded in count and time. Ends with one JSON line.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { freePort, startNodeProcess, type NodeProcess } from "../test/support/node-process.ts";
 import { argValue, fmtInt, numberArg } from "./lib/bench.ts";
 import { BenchWorld, BT, pool, postAll, type BenchParty } from "./lib/bench-party.ts";
+import { measureForwardCpu } from "./lib/forward-cpu.ts";
 import { cpuMsOf, rssOf, round } from "./lib/proc-stats.ts";
 import { haveWrk, runWrk, type WrkResult } from "./lib/wrk.ts";
 
 const ENCRYPTED = "application/didcomm-encrypted+json";
 const mode = argValue("mode", "all");
-if (!["all", "ingest", "pickup", "rss"].includes(mode)) throw new Error("--mode must be all|ingest|pickup|rss");
+if (!["all", "ingest", "pickup", "rss", "cpu"].includes(mode)) throw new Error("--mode must be all|ingest|pickup|rss|cpu");
 const opts = {
   durationSeconds: numberArg("duration", 8, 1, 60),
   warmupSeconds: numberArg("warmup", 2, 0, 30),
@@ -220,6 +222,11 @@ try {
   if (mode === "all" || mode === "ingest") figures.ingest = await benchIngest(workDir);
   if (mode === "all" || mode === "pickup") figures.pickup = await benchPickup();
   if (mode === "all" || mode === "rss") figures.rss = await benchRss();
+  if (mode === "cpu") {
+    const r = await measureForwardCpu({ driver: "memory", forwards: 3000, rounds: 5, concurrency: opts.connections, recipients: opts.recipients });
+    log(`cpu: per forward (median of 5 runs, memory storage): bare unpackForward ${round(r.bareUnpackUs)} us, core.receive ${round(r.coreReceiveUs)} us, app.handle ${round(r.appHandleUs)} us; beyond unpack ${round(r.overheadUs)} us`);
+    figures.cpu = { bare_unpack_us: round(r.bareUnpackUs), core_receive_us: round(r.coreReceiveUs), app_handle_us: round(r.appHandleUs), overhead_us: round(r.overheadUs) };
+  }
 } finally {
   rmSync(workDir, { recursive: true, force: true });
 }

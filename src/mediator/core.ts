@@ -14,7 +14,7 @@ import { claimedSender, unpackProblem } from "./envelope-errors.ts";
 import { recordReceive, type ReceiveSeen } from "./metrics.ts";
 import { errorName, fetchPost, Outbound } from "./outbound.ts";
 import type { InboundContext, MediatorCoreDeps, ReceiveOutcome } from "./types.ts";
-import { inSpan } from "../observability/tracing.ts";
+import { inSpan, tracingEnabled } from "../observability/tracing.ts";
 
 function bounded(value: number | undefined, dflt: number, min: number, max: number, name: string): number {
   const v = value ?? dflt;
@@ -101,7 +101,7 @@ export class MediatorCore {
     let sender: SenderAuth;
     try {
       const endUnpack = this.#d.metrics?.startStage("unpack");
-      const r = await inSpan("unpack", () => unpack(bytes, this.#didcomm));
+      const r = await (tracingEnabled() ? inSpan("unpack", () => unpack(bytes, this.#didcomm)) : unpack(bytes, this.#didcomm));
       endUnpack?.();
       message = r.message;
       seen.type = message.type;
@@ -111,13 +111,15 @@ export class MediatorCore {
     }
     const ctx = this.#handlerContext(message, sender, inbound);
     const isForward = message.type === FORWARD_TYPE;
-    const pre = await this.#precheck(message, sender, isForward);
+    // Forwards and anonymous messages need no replay check: no promise to wait for on the ingest path.
+    const checked = this.#precheck(message, sender, isForward);
+    const pre = checked instanceof Promise ? await checked : checked;
     const result = pre === undefined ? await this.#router.dispatch(message, ctx) : { replies: [buildProblemReport(pre, ctx, message)], error: pre };
     const error = result.error;
     // Never answer a problem report with one: two parties could bounce reports forever.
     const replies = message.type === TYPES.problemReport ? [] : result.replies;
     if (error !== undefined) this.#logProblem(error, inbound, message.type);
-    const packed = await this.#deliverReplies(replies, message, ctx, inbound);
+    const packed = replies.length === 0 ? [] : await this.#deliverReplies(replies, message, ctx, inbound);
     // A forward is accepted only once stored; a problem nobody can be told of becomes a rejection.
     if (error !== undefined && (isForward || ctx.replyTo === undefined)) return this.#reject(error, packed);
     return { kind: "accepted", replies: packed };
@@ -136,16 +138,20 @@ export class MediatorCore {
     };
   }
 
-  /** Expiry, then replay protection for authenticated senders (forwards are deduplicated instead). */
-  async #precheck(message: Message, sender: SenderAuth, isForward: boolean): Promise<ProtocolError | undefined> {
+  /** Expiry, then replay protection for authenticated senders (forwards are deduplicated instead). Synchronous unless the replay guard is asked. */
+  #precheck(message: Message, sender: SenderAuth, isForward: boolean): ProtocolError | undefined | Promise<ProtocolError | undefined> {
     if (message.expires_time !== undefined && message.expires_time * 1000 <= this.#d.clock.nowMs()) return new ProtocolError(Problems.expired);
     if (sender.kind === "anonymous" || isForward) return undefined;
     const windowMs = this.#d.config.limits.replayWindowSeconds * 1000;
     const nowMs = this.#d.clock.nowMs();
     // Ids are remembered for the window only: a message created before it could be a replay we can no longer see.
     if (message.created_time !== undefined && message.created_time * 1000 < nowMs - windowMs) return new ProtocolError(Problems.tooOld);
+    return this.#replayCheck(sender.did, message.id, nowMs, windowMs);
+  }
+
+  async #replayCheck(senderDid: string, messageId: string, nowMs: number, windowMs: number): Promise<ProtocolError | undefined> {
     try {
-      const fresh = await this.#d.storage.replay.checkAndRecord(sender.did, message.id, nowMs, windowMs);
+      const fresh = await this.#d.storage.replay.checkAndRecord(senderDid, messageId, nowMs, windowMs);
       return fresh ? undefined : new ProtocolError(Problems.replay);
     } catch (e) {
       return toProtocolError(e);

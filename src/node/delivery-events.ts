@@ -7,10 +7,15 @@ import { currentTraceparent } from "../observability/tracing.ts";
 import type { OutboundEvents } from "../protocols/types.ts";
 import type { Clock, TimerHandle } from "../runtime/clock.ts";
 
+/** A store that can answer from memory without a promise (CachedWebhookStore.peek); undefined = ask `get`. */
+export interface PeekableWebhookStore extends WebhookStore {
+  peek(recipientDid: string): WebhookView | null | undefined;
+}
+
 export interface DeliveryEventsOptions {
   queue: EventQueue;
   /** Where webhooks are looked up (wrap it in CachedWebhookStore: this runs once per accepted forward). */
-  webhooks: WebhookStore;
+  webhooks: WebhookStore | PeekableWebhookStore;
   /** PARTITIONS: an event belongs to its mailbox's partition, so the mailbox owner dispatches it. */
   partitions: number;
   clock: Clock;
@@ -20,6 +25,8 @@ export interface DeliveryEventsOptions {
   onQueued?: () => void;
   log?: { warn(obj: object, msg: string): void } | null;
 }
+
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /** Open coalescing windows at once; beyond that, messages get their own event (never dropped). */
 const MAX_OPEN_WINDOWS = 100_000;
@@ -52,8 +59,15 @@ export class DeliveryEvents implements OutboundEvents {
     this.#o = o;
   }
 
-  async messageAccepted(e: { mailbox: string; recipientDid: string; dedupId: string; receivedAtMs: number }): Promise<void> {
-    const hook = await this.#webhookFor(e.recipientDid, e.mailbox);
+  messageAccepted(e: { mailbox: string; recipientDid: string; dedupId: string; receivedAtMs: number }): Promise<void> {
+    // Most forwards go to DIDs without a webhook, answered from the cache: no lookup promise on the ingest path.
+    const known = this.#peekWebhookFor(e.recipientDid, e.mailbox);
+    if (known === null) return RESOLVED;
+    return this.#accepted(e, known);
+  }
+
+  async #accepted(e: { mailbox: string; recipientDid: string; dedupId: string; receivedAtMs: number }, known: WebhookView | undefined): Promise<void> {
+    const hook = known ?? (await this.#webhookFor(e.recipientDid, e.mailbox));
     if (hook === null) return;
     const nowMs = this.#o.clock.nowMs();
     // The forward's span (undefined while tracing is off): the deliver span of the notification joins its trace.
@@ -110,6 +124,15 @@ export class DeliveryEvents implements OutboundEvents {
       .catch((err: unknown) => this.#o.log?.warn({ err: err instanceof Error ? err.name : typeof err, messages: w.count }, "delivery: coalesced webhook event could not be queued"))
       .finally(() => this.#flushing.delete(p));
     this.#flushing.add(p);
+  }
+
+  /** #webhookFor from the cache alone; undefined when either lookup it needs is not cached. */
+  #peekWebhookFor(recipientDid: string, mailbox: string): WebhookView | null | undefined {
+    const store = this.#o.webhooks;
+    if (!("peek" in store)) return undefined;
+    const own = store.peek(recipientDid);
+    if (own !== null || recipientDid === mailbox) return own;
+    return store.peek(mailbox);
   }
 
   async #webhookFor(recipientDid: string, mailbox: string): Promise<WebhookView | null> {

@@ -71,6 +71,15 @@ export class CachedWebhookStore implements WebhookStore {
     return v;
   }
 
+  /**
+   * The cached answer while it is fresh, without a promise (this runs once per accepted forward); undefined when the
+   * inner store would have to be asked (then call get).
+   */
+  peek(recipientDid: string): WebhookView | null | undefined {
+    const hit = this.#cache.get(recipientDid);
+    return hit !== undefined && this.#clock.monotonicMs() - hit.atMs < this.#ttlMs ? hit.view : undefined;
+  }
+
   async get(recipientDid: string): Promise<WebhookView | null> {
     const hit = this.#cache.get(recipientDid);
     const nowMs = this.#clock.monotonicMs();

@@ -56,6 +56,7 @@ export type Collector = () => void | Promise<void>;
 
 const MAX_COLLECTORS = 64;
 const LABEL_VALUE_MAX_CHARS = 128;
+const MAX_CACHED_PROTOCOL_INPUTS = 256;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -63,6 +64,7 @@ export class Metrics {
   readonly #m: Built;
   readonly #cache: RatioWindow;
   readonly #collectors = new Set<Collector>();
+  readonly #protocolLabels = new Map<string, string>();
 
   constructor(o: MetricsOptions = {}) {
     this.destinations = new DestinationLabels({ maxDestinations: o.maxDestinations });
@@ -148,7 +150,7 @@ export class Metrics {
   }
   /** Time to handle one inbound message; `protocol` is a message type URI or a protocol name. */
   observeRequest(protocol: string, seconds: number): void {
-    if (this.#valid(seconds)) this.#m.requestDuration.observe({ protocol: protocolLabel(protocol) }, seconds);
+    if (this.#valid(seconds)) this.#m.requestDuration.observe({ protocol: this.#protocol(protocol) }, seconds);
   }
   observeStage(stage: Stage, seconds: number): void {
     if (this.#valid(seconds)) this.#m.stageDuration.observe({ stage: inSet(STAGES, stage, "deliver") }, seconds);
@@ -287,6 +289,16 @@ export class Metrics {
   }
 
   // --- internals
+
+  /** protocolLabel per distinct input, remembered (it runs per request); bounded, inputs can be sender-chosen types. */
+  #protocol(typeOrName: string): string {
+    let label = this.#protocolLabels.get(typeOrName);
+    if (label === undefined) {
+      label = protocolLabel(typeOrName);
+      if (this.#protocolLabels.size < MAX_CACHED_PROTOCOL_INPUTS) this.#protocolLabels.set(typeOrName, label);
+    }
+    return label;
+  }
 
   #valid(v: number): boolean {
     if (Number.isFinite(v) && v >= 0) return true;

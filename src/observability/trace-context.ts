@@ -43,16 +43,21 @@ export function formatTraceparent(ctx: Pick<TraceContext, "traceId" | "spanId" |
   return `00-${ctx.traceId}-${ctx.spanId}-${ctx.sampled ? "01" : "00"}`;
 }
 
-/** Random ids from a pooled buffer: one randomBytes call serves many spans (this runs per request). */
-let pool = Buffer.alloc(0);
+/**
+ * Random ids sliced from a pooled hex string: one randomBytes call and one hex encoding serve ~170 requests (this
+ * runs per request; slicing a string is cheaper than encoding a few bytes each time).
+ */
+const POOL_BYTES = 4096;
+let poolHex = "";
 let poolAt = 0;
 function randomHex(bytes: number): string {
-  if (poolAt + bytes > pool.length) {
-    pool = randomBytes(4096);
+  const chars = bytes * 2;
+  if (poolAt + chars > poolHex.length) {
+    poolHex = randomBytes(POOL_BYTES).toString("hex");
     poolAt = 0;
   }
-  const hex = pool.toString("hex", poolAt, poolAt + bytes);
-  poolAt += bytes;
+  const hex = poolHex.slice(poolAt, poolAt + chars);
+  poolAt += chars;
   return hex;
 }
 export const newTraceId = (): string => {

@@ -18,6 +18,9 @@ export interface DispatchResult {
   error?: ProtocolError;
 }
 
+/** Distinct message types whose handler is remembered. */
+const MAX_CACHED_TYPES = 256;
+
 interface Family {
   /** major version -> message name -> handler */
   versions: Map<number, Map<string, Handler>>;
@@ -28,6 +31,8 @@ interface Family {
 export class ProtocolRouter {
   readonly #families = new Map<string, Family>();
   readonly #protocols: ProtocolSpec[] = [];
+  /** Message type -> handler, for types already resolved (skips the type regex per message). Cleared on register. */
+  readonly #byType = new Map<string, Handler>();
 
   constructor(protocols: readonly ProtocolSpec[]) {
     for (const p of protocols) this.register(p);
@@ -47,6 +52,7 @@ export class ProtocolRouter {
     }
     if (f.versions.has(major)) throw new Error(`protocol ${family} ${major}.x registered twice`);
     f.versions.set(major, new Map(Object.entries(p.handlers)));
+    this.#byType.clear();
     f.supported.push(`${major}.${minor}`);
     this.#protocols.push(p);
   }
@@ -66,6 +72,15 @@ export class ProtocolRouter {
   }
 
   #handlerFor(msg: Message): Handler {
+    const known = this.#byType.get(msg.type);
+    if (known !== undefined) return known;
+    const handler = this.#lookup(msg);
+    // Only types that resolved are remembered, and only so many (types are sender-chosen strings).
+    if (this.#byType.size < MAX_CACHED_TYPES) this.#byType.set(msg.type, handler);
+    return handler;
+  }
+
+  #lookup(msg: Message): Handler {
     const t = parseType(msg.type);
     const family = t === undefined ? undefined : this.#families.get(t.family);
     if (t === undefined || family === undefined) throw new ProtocolError(Problems.unsupportedProtocol, [msg.type]);

@@ -1,10 +1,9 @@
 // Routing 2.0 forward: find the enrolled recipient of `next`, then store the attached envelope durably.
-import { createHash } from "node:crypto";
 import { findVerificationMethod } from "../didcomm/did/document.ts";
 import { resolvePeer2 } from "../didcomm/did/peer2.ts";
 import { isJweShape } from "../didcomm/jwe/parse.ts";
 import { didPart } from "../didcomm/message/did-syntax.ts";
-import { parseForward } from "../didcomm/message/forward.ts";
+import { FORWARD_TYPE, parseForward } from "../didcomm/message/forward.ts";
 import type { Message } from "../didcomm/message/types.ts";
 import { isDidcommError } from "../didcomm/errors.ts";
 import { Problems, ProtocolError } from "./errors.ts";
@@ -19,31 +18,55 @@ export interface RecipientMatch {
 }
 
 /**
+ * Spellings per key-id `next` already worked out (did:peer:2 resolution costs ~10 us per forward). Bounded in entries
+ * and in key length (a did:peer:2 can run to kilobytes): at most ~1024 x 5 x 2 KiB held; oldest out.
+ */
+const MAX_CACHED_SPELLINGS = 1024;
+const MAX_CACHED_NEXT_CHARS = 2048;
+const spellingsCache = new Map<string, readonly string[]>();
+
+/**
+ * Every keylist spelling of `next`, most specific first: the exact value, (did:peer:2 key ids) the key's other id
+ * forms, then the bare DID. A pure function of `next` (did:peer:2 resolves locally), so it is cached.
+ */
+function spellingsOf(next: string): readonly string[] {
+  const did = didPart(next);
+  if (did === next) return [next]; // a bare DID: nothing to work out
+  const hit = spellingsCache.get(next);
+  if (hit !== undefined) return hit;
+  const candidates = [next, did];
+  if (did.startsWith("did:peer:2")) {
+    try {
+      const vm = findVerificationMethod(resolvePeer2(did), next);
+      if (vm !== undefined) {
+        // Every spelling of the same key, whichever one the client registered.
+        const mb = vm.publicKeyMultibase;
+        const forms = [vm.id];
+        if (mb !== undefined && mb.length > 9) forms.push(`${did}#${mb.slice(1)}`, `${did}#${mb.slice(1, 9)}`);
+        for (const f of forms) if (!candidates.includes(f)) candidates.splice(candidates.length - 1, 0, f);
+      }
+    } catch (e) {
+      if (!isDidcommError(e)) throw e; // an unparsable DID simply matches nothing more
+    }
+  }
+  if (next.length <= MAX_CACHED_NEXT_CHARS) {
+    if (spellingsCache.size >= MAX_CACHED_SPELLINGS) {
+      const oldest = spellingsCache.keys().next();
+      if (!oldest.done) spellingsCache.delete(oldest.value);
+    }
+    spellingsCache.set(next, candidates);
+  }
+  return candidates;
+}
+
+/**
  * The keylist entry `next` names. `next` may be a DID or a DID URL (a key id), and a key id may use
  * the `#key-N` form or an older multibase-fingerprint fragment: try the exact value, the DID, and
  * (did:peer:2 only, resolved locally) the key's canonical id.
  */
 export async function findRecipient(ctx: HandlerContext, next: string): Promise<RecipientMatch | undefined> {
   const mediations = ctx.services.storage.mediations;
-  const candidates = [next];
-  const did = didPart(next);
-  if (did !== next) {
-    candidates.push(did);
-    if (did.startsWith("did:peer:2")) {
-      try {
-        const vm = findVerificationMethod(resolvePeer2(did), next);
-        if (vm !== undefined) {
-          // Every spelling of the same key, whichever one the client registered.
-          const mb = vm.publicKeyMultibase;
-          const forms = [vm.id];
-          if (mb !== undefined && mb.length > 9) forms.push(`${did}#${mb.slice(1)}`, `${did}#${mb.slice(1, 9)}`);
-          for (const f of forms) if (!candidates.includes(f)) candidates.splice(candidates.length - 1, 0, f);
-        }
-      } catch (e) {
-        if (!isDidcommError(e)) throw e; // an unparsable DID simply matches nothing more
-      }
-    }
-  }
+  const candidates = spellingsOf(next);
   // A lookup that cannot answer (control plane unreachable: a "no" would not be final) must not hide a spelling that
   // does answer, nor turn into "not enrolled": try every spelling, then report the failure if none matched.
   let failure: unknown;
@@ -66,7 +89,8 @@ export async function findRecipient(ctx: HandlerContext, next: string): Promise<
  * ciphertext, iv and tag (a fresh encryption of the same plaintext differs, a retry does not).
  */
 export function dedupKeyOf(msg: Message, ctx: HandlerContext, forwarded: Record<string, unknown>): string {
-  const h = createHash("sha256");
+  // Bun's native hasher: the same SHA-256 as node:crypto's, at less cost per call (this runs once per forward).
+  const h = new Bun.CryptoHasher("sha256");
   // Hashed so the key stays short whatever the DID's length (storage bounds keys).
   if (ctx.sender.kind !== "anonymous") return `id:${h.update(ctx.sender.did).update("\u0000").update(msg.id).digest("base64url")}`;
   for (const field of ["ciphertext", "iv", "tag"] as const) {
@@ -75,6 +99,41 @@ export function dedupKeyOf(msg: Message, ctx: HandlerContext, forwarded: Record<
     h.update("\u0000"); // field separator: ("ab","c") and ("a","bc") must differ
   }
   return `sha256:${h.digest("base64url")}`;
+}
+
+/** The outbound event id of an accepted forward: stable across retries of that forward (mailbox + dedup key). */
+export function eventDedupIdOf(mailbox: string, dedupKey: string): string {
+  return new Bun.CryptoHasher("sha256").update(mailbox).update("\u0000").update(dedupKey).digest("base64url");
+}
+
+/**
+ * `next` values that passed parseForward's DID URL check (a regex costing microseconds on long did:peer:2 DIDs).
+ * Bounded: at most 4096 values of at most 2048 chars.
+ */
+const MAX_KNOWN_NEXT = 4096;
+const knownNext = new Set<string>();
+
+/**
+ * parseForward, minus the DID URL regex for a `next` already validated: the common case (a forward to a recipient
+ * seen before, the envelope in data.json) skips it; anything else takes parseForward's full checks.
+ */
+function forwardParts(msg: Message): { next: string; forwarded: Record<string, unknown> } {
+  const next = msg.body.next;
+  const atts = msg.attachments;
+  if (msg.type === FORWARD_TYPE && typeof next === "string" && knownNext.has(next) && atts !== undefined && atts.length === 1) {
+    const data = atts[0]!.data as unknown;
+    if (isPlainObject(data) && isPlainObject(data.json)) return { next, forwarded: data.json };
+  }
+  const parsed = parseForward(msg);
+  if (parsed.next.length <= MAX_CACHED_NEXT_CHARS) {
+    if (knownNext.size >= MAX_KNOWN_NEXT) knownNext.clear(); // rare: cheaper than LRU bookkeeping per forward
+    knownNext.add(parsed.next);
+  }
+  return parsed;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
 /** When the stored copy expires: the configured TTL, or the forward's expires_time if sooner. */
@@ -87,7 +146,7 @@ function expiresAtMs(msg: Message, ctx: HandlerContext): number {
 const onForward: Handler = async (msg, ctx) => {
   let parsed: { next: string; forwarded: Record<string, unknown> };
   try {
-    parsed = parseForward(msg);
+    parsed = forwardParts(msg);
   } catch (e) {
     throw new ProtocolError(Problems.invalidMessage, ["forward needs body.next and one attached envelope"], { cause: e });
   }
@@ -96,10 +155,12 @@ const onForward: Handler = async (msg, ctx) => {
   if (expires <= ctx.services.clock.nowMs()) throw new ProtocolError(Problems.expired);
   const match = await findRecipient(ctx, parsed.next);
   if (match === undefined) throw new ProtocolError(Problems.recipientNotEnrolled);
+  // Re-serialised: unpack hands back the decrypted forward parsed, not its bytes (the recipient parses it strictly).
   const payload = Buffer.from(JSON.stringify(parsed.forwarded), "utf8");
   const dedupKey = dedupKeyOf(msg, ctx, parsed.forwarded);
   const { result } = await ctx.services.mailbox.deliver({
-    id: crypto.randomUUID(),
+    // Time-ordered (UUIDv7): new rows append to the storage index instead of landing at random places in it.
+    id: Bun.randomUUIDv7(),
     mailbox: match.mailbox,
     recipientDid: match.recipientDid,
     payload,
@@ -112,8 +173,17 @@ const onForward: Handler = async (msg, ctx) => {
   // id, derived from mailbox + dedup key, already queued): each accepted forward yields one notification.
   const outbound = ctx.services.outbound;
   if (outbound != null) {
-    const dedupId = createHash("sha256").update(match.mailbox).update("\u0000").update(dedupKey).digest("base64url");
-    await outbound.messageAccepted({ mailbox: match.mailbox, recipientDid: match.recipientDid, dedupId, receivedAtMs: ctx.receivedAtMs });
+    const mailbox = match.mailbox;
+    let dedupId: string | undefined;
+    await outbound.messageAccepted({
+      mailbox,
+      recipientDid: match.recipientDid,
+      // Computed on first read: most recipients have no webhook, and then nobody reads it.
+      get dedupId(): string {
+        return (dedupId ??= eventDedupIdOf(mailbox, dedupKey));
+      },
+      receivedAtMs: ctx.receivedAtMs,
+    });
   }
   return [];
 };

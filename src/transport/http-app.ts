@@ -7,6 +7,7 @@ import type { Logger } from "../observability/logger.ts";
 import { sleep, systemClock, type Clock } from "../runtime/clock.ts";
 import { readBoundedBody } from "./body.ts";
 import { checkContentType } from "./content-type.ts";
+import { DeadlineQueue } from "./deadlines.ts";
 import type { MessageReceiver, ReceiveOutcome } from "./contract.ts";
 import type { Health } from "./health.ts";
 import { InFlight } from "./inflight.ts";
@@ -96,6 +97,8 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
   const maxMessageBytes = config.limits.maxMessageBytes;
   const limiter = new KeyedLimiter({ ratePerSecond: config.server.rateLimitPerConnection, maxKeys: o.maxRateLimitKeys ?? 50_000, clock });
   const inFlight = new InFlight();
+  /** Body deadlines of every POST / share one timer. */
+  const bodyDeadlines = new DeadlineQueue(clock, bodyTimeoutMs);
   const sockets = new Set<WsConnection>();
   let stopping = false;
   /** Set by beginDrain (and close): readiness fails and responses carry `connection: close`. */
@@ -137,7 +140,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
     inFlight.enter();
     try {
       const receivedAtMs = clock.nowMs();
-      const body = await readBoundedBody(request, { maxBytes: maxMessageBytes, timeoutMs: bodyTimeoutMs, clock });
+      const body = await readBoundedBody(request, { maxBytes: maxMessageBytes, timeoutMs: bodyTimeoutMs, clock, deadlines: bodyDeadlines });
       if (!body.ok) {
         const code = body.status === 413 ? E.PayloadTooLarge : body.status === 408 ? E.RequestTimeout : E.BadRequest;
         return errorResponse(body.status, code, body.reason, requestId, body.status === 400 ? undefined : { connection: "close" });
@@ -234,9 +237,31 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
     return res;
   }
 
+  /**
+   * POST / (the forward ingest path). Served by Bun's router directly (see `serve.routes` below), skipping Elysia's
+   * per-request context and hooks; app.handle() reaches the same function through the Elysia route. Never throws:
+   * an unexpected error is the same 503 Elysia's onError gives.
+   */
+  async function handlePost(request: Request, srv: Server<unknown> | null | undefined): Promise<Response> {
+    try {
+      return await runInRequestContext(request, async () => closingIfDraining(await postMessage(request, srv)));
+    } catch (err) {
+      const requestId = requestIdOf(request);
+      log.error({ requestId, err: err instanceof Error ? err.name : "unknown" }, "unhandled error in POST /");
+      return errorResponse(503, E.Unavailable, "temporarily unavailable; retry later", requestId, retryAfter(1000));
+    }
+  }
+
   const app = new Elysia({
-    // Bun's own cap is a backstop a little above ours, so our bounded reader answers with a JSON 413 first.
-    serve: { maxRequestBodySize: maxMessageBytes + 64 * 1024, idleTimeout: idleTimeoutSeconds, development: false, reusePort: false },
+    serve: {
+      // Bun's own cap is a backstop a little above ours, so our bounded reader answers with a JSON 413 first.
+      maxRequestBodySize: maxMessageBytes + 64 * 1024,
+      idleTimeout: idleTimeoutSeconds,
+      development: false,
+      reusePort: false,
+      // Merged over Elysia's own route table per method: GET / stays Elysia's, POST / is ours.
+      routes: { "/": { POST: (request: Request, srv: Server<unknown>) => handlePost(request, srv) } },
+    },
     websocket: {
       idleTimeout: config.server.wsIdleTimeoutSeconds,
       maxPayloadLength: maxMessageBytes,
@@ -253,7 +278,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
       log.error({ requestId, code }, "unhandled error in the HTTP app");
       return errorResponse(503, E.Unavailable, "temporarily unavailable; retry later", requestId, retryAfter(1000));
     })
-    .post("/", ({ request, server: srv }) => runInRequestContext(request, async () => closingIfDraining(await postMessage(request, srv))), { parse: "none" })
+    .post("/", ({ request, server: srv }) => handlePost(request, srv), { parse: "none" })
     .get("/", async ({ request }) => closingIfDraining(await homePage(request)))
     .get("/ws", ({ request, server: srv }) => upgrade(request, srv))
     .get("/invitation", ({ request, query }) => closingIfDraining(invitationRoute(request, query.format)))
@@ -305,6 +330,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
         }
         for (const conn of [...sockets]) conn.close(WS_CLOSE.GoingAway, "server shutting down");
         await srv?.stop(true);
+        bodyDeadlines.clear();
         server = undefined;
         return { drained };
       })();
