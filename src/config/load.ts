@@ -73,6 +73,8 @@ export function loadConfig(env: Record<string, string | undefined>, opts: LoadCo
       messageTtlSeconds: v.MESSAGE_TTL_SECONDS,
       replayWindowSeconds: v.REPLAY_WINDOW_SECONDS,
       memorySoftLimitBytes: v.MEMORY_SOFT_LIMIT_BYTES,
+      mailboxActorIdleMs: v.MAILBOX_ACTOR_IDLE_MS,
+      mailboxMaxActors: v.MAILBOX_MAX_ACTORS,
     },
     mediation: { policy: v.MEDIATION_POLICY, allowlist: [...v.MEDIATION_ALLOWLIST] },
     admin: { token: v.ADMIN_TOKEN === null ? null : new Secret(v.ADMIN_TOKEN) },

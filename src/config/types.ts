@@ -32,6 +32,10 @@ export interface Config {
     readonly messageTtlSeconds: number;
     readonly replayWindowSeconds: number;
     readonly memorySoftLimitBytes: number;
+    /** Idle time after which a mailbox actor's in-memory state is released (MAILBOX_ACTOR_IDLE_MS). */
+    readonly mailboxActorIdleMs: number;
+    /** Live mailbox actors kept at most (MAILBOX_MAX_ACTORS): memory follows the working set, not all mailboxes. */
+    readonly mailboxMaxActors: number;
   };
   readonly mediation: {
     readonly policy: "open" | "allowlist";

@@ -78,10 +78,23 @@ export const CONFIG_VARS = {
     default: 100 * MiB,
   }),
   MEMORY_SOFT_LIMIT_BYTES: byteSize({
-    doc: "Resident memory above which the node runs a full garbage collection (at most every 5 s): Bun's heap otherwise grows lazily with garbage.",
+    doc: "Resident memory above which the node runs a full garbage collection once its heap grew by a quarter since the last one (at most once a second): Bun's heap otherwise grows lazily with garbage.",
     min: 32 * MiB,
     max: 1024 * GiB,
     default: 128 * MiB,
+  }),
+  MAILBOX_ACTOR_IDLE_MS: integer({
+    doc: "A mailbox actor (per-mailbox state kept in memory between requests) idle this long is released; it is rebuilt on the next request.",
+    min: 100,
+    max: 3_600_000,
+    default: 10_000,
+    unit: "ms",
+  }),
+  MAILBOX_MAX_ACTORS: integer({
+    doc: "Mailbox actors kept in memory at most; beyond it the least recently used idle one is released (a working-set bound, not a limit on mailboxes).",
+    min: 16,
+    max: 10_000_000,
+    default: 1000,
   }),
   MESSAGE_TTL_SECONDS: integer({
     doc: "How long a queued message is kept before it expires undelivered.",

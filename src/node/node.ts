@@ -99,7 +99,13 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
         driver: sqlite,
         clock,
         defaultQuota: quota,
-        actors: { logger: logger.child({ module: "mailbox" }), onRestart: () => nodeMetrics.metrics.actorRestarted() },
+        actors: {
+          logger: logger.child({ module: "mailbox" }),
+          onRestart: () => nodeMetrics.metrics.actorRestarted(),
+          // Memory follows the working set: an actor is cheap to rebuild, 10k idle ones are megabytes of heap.
+          idlePassivateMs: config.limits.mailboxActorIdleMs,
+          maxActors: config.limits.mailboxMaxActors,
+        },
       });
       nodeMetrics.attachActors(actor);
       const dbPath = join(config.storage.dataDir, DB_FILE);

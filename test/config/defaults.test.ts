@@ -26,6 +26,8 @@ describe("defaults", () => {
         messageTtlSeconds: 7 * 24 * 3600,
         replayWindowSeconds: 3600,
         memorySoftLimitBytes: 128 * 1024 * 1024,
+        mailboxActorIdleMs: 10_000,
+        mailboxMaxActors: 1000,
       },
       mediation: { policy: "open", allowlist: [] },
       admin: { token: null },

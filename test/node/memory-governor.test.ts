@@ -1,4 +1,4 @@
-// The memory governor collects only above the soft limit, and at most once per minGapMs.
+// The memory governor collects only above the soft limit, only when the heap grew, and at most once per minGapMs.
 import { describe, expect, test } from "bun:test";
 import { MemoryGovernor } from "../../src/node/memory-governor.ts";
 import { ManualClock } from "../../src/runtime/clock.ts";
@@ -7,24 +7,74 @@ describe("MemoryGovernor", () => {
   test("collects above the limit, rate-limited, and never below it", () => {
     const clock = new ManualClock();
     let rss = 100;
+    let heap = 50;
     let collected = 0;
-    const g = new MemoryGovernor({ clock, softLimitBytes: 150, checkIntervalMs: 1000, minGapMs: 5000, rssBytes: () => rss, collect: () => collected++ });
+    const g = new MemoryGovernor({
+      clock,
+      softLimitBytes: 150,
+      checkIntervalMs: 1000,
+      minGapMs: 5000,
+      heapGrowthRatio: 0,
+      sample: () => ({ rssBytes: rss, heapBytes: heap }),
+      collect: () => {
+        collected++;
+        heap = 40;
+      },
+    });
     g.start();
     clock.advance(3000);
     expect(collected).toBe(0);
     rss = 200;
     clock.advance(1000); // first sample above the limit: collect
     expect(collected).toBe(1);
-    clock.advance(4000); // still above, but within minGapMs of the last collection
+    heap = 60;
+    clock.advance(4000); // still above and the heap grew, but within minGapMs of the last collection
     expect(collected).toBe(1);
     clock.advance(1000);
     expect(collected).toBe(2);
     rss = 100;
-    clock.advance(10_000);
+    heap = 1000;
+    clock.advance(10_000); // below the limit: garbage alone is no reason to pause
     expect(collected).toBe(2);
     expect(g.collections).toBe(2);
     g.stop();
     expect(clock.pendingTimers).toBe(0);
+  });
+
+  test("above the limit, collects again only after the heap grew by heapGrowthRatio over what the last one left", () => {
+    const clock = new ManualClock();
+    let heap = 300;
+    let collected = 0;
+    const g = new MemoryGovernor({
+      clock,
+      softLimitBytes: 150,
+      minGapMs: 0,
+      heapGrowthRatio: 0.5,
+      sample: () => ({ rssBytes: 500, heapBytes: heap }), // a live set above the limit: RSS never drops below it
+      collect: () => {
+        collected++;
+        heap = 100; // what the collection leaves live
+      },
+    });
+    expect(g.check()).toBe(true);
+    expect(collected).toBe(1);
+    // Idle above the limit: the old governor collected here every time; nothing new to free, so no pause.
+    for (let i = 0; i < 10; i++) {
+      clock.advance(1000);
+      expect(g.check()).toBe(false);
+    }
+    heap = 150; // exactly 1.5 x live: not yet
+    expect(g.check()).toBe(false);
+    heap = 151;
+    expect(g.check()).toBe(true);
+    expect(collected).toBe(2);
+  });
+
+  test("rejects out-of-range options", () => {
+    const clock = new ManualClock();
+    expect(() => new MemoryGovernor({ clock, softLimitBytes: 1, checkIntervalMs: 0 })).toThrow(RangeError);
+    expect(() => new MemoryGovernor({ clock, softLimitBytes: 1, minGapMs: -1 })).toThrow(RangeError);
+    expect(() => new MemoryGovernor({ clock, softLimitBytes: 1, heapGrowthRatio: Number.NaN })).toThrow(RangeError);
   });
 
   test("reports each forced collection's duration (Bun emits no GC events of its own)", async () => {
@@ -37,7 +87,7 @@ describe("MemoryGovernor", () => {
     const g = new MemoryGovernor({
       clock,
       softLimitBytes: 1,
-      rssBytes: () => 2,
+      sample: () => ({ rssBytes: 2, heapBytes: 1 }),
       collect: () => {},
       onCollected: (s) => {
         seen.push(s);

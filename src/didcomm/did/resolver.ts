@@ -91,9 +91,11 @@ export interface HavenResolver extends DidResolver {
  * Default entry bound of createResolver's cache. A cached did:peer:2 document (frozen, with its
  * imported native keys) costs about 4.5 KB of RSS, so 10k senders cost ~45 MB: keep the working set
  * of active correspondents, not every DID ever seen. A miss on a locally resolvable DID (peer, key)
- * costs a parse and a key import (tens of microseconds), not a network round trip.
+ * costs a parse and a key import (tens of microseconds, against ~500 us of node CPU per request), not
+ * a network round trip. Forwards resolve no client DID (only the mediator's own), so the cache only
+ * serves clients' own authcrypt requests (pickup, mediation): 1000 recent clients is plenty.
  */
-export const DEFAULT_RESOLVER_CACHE_ENTRIES = 2_000;
+export const DEFAULT_RESOLVER_CACHE_ENTRIES = 1_000;
 
 /** Creates Haven's resolver: peer:0/2/4, key, web and static documents, cached unless `cache: false`. */
 export function createResolver(opts: ResolverOptions = {}): HavenResolver {
