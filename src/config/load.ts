@@ -75,6 +75,7 @@ export function loadConfig(env: Record<string, string | undefined>, opts: LoadCo
       memorySoftLimitBytes: v.MEMORY_SOFT_LIMIT_BYTES,
       mailboxActorIdleMs: v.MAILBOX_ACTOR_IDLE_MS,
       mailboxMaxActors: v.MAILBOX_MAX_ACTORS,
+      unpackWorkers: v.UNPACK_WORKERS,
     },
     mediation: { policy: v.MEDIATION_POLICY, allowlist: [...v.MEDIATION_ALLOWLIST] },
     admin: { token: v.ADMIN_TOKEN === null ? null : new Secret(v.ADMIN_TOKEN) },

@@ -36,6 +36,8 @@ export interface Config {
     readonly mailboxActorIdleMs: number;
     /** Live mailbox actors kept at most (MAILBOX_MAX_ACTORS): memory follows the working set, not all mailboxes. */
     readonly mailboxMaxActors: number;
+    /** Worker threads for anoncrypt unpacking (UNPACK_WORKERS); 0 = in-thread. */
+    readonly unpackWorkers: number;
   };
   readonly mediation: {
     readonly policy: "open" | "allowlist";

@@ -96,6 +96,12 @@ export const CONFIG_VARS = {
     max: 10_000_000,
     default: 1000,
   }),
+  UNPACK_WORKERS: integer({
+    doc: "Worker threads that decrypt anoncrypt envelopes (forwards) off the main thread; 0 = all in-thread. Each costs memory (a JS heap) and pays off with a free CPU core.",
+    min: 0,
+    max: 16,
+    default: 0,
+  }),
   MESSAGE_TTL_SECONDS: integer({
     doc: "How long a queued message is kept before it expires undelivered.",
     min: MINUTE,

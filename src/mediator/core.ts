@@ -2,6 +2,7 @@
 import { FORWARD_TYPE } from "../didcomm/message/forward.ts";
 import type { Message } from "../didcomm/message/types.ts";
 import { unpack } from "../didcomm/pack/unpack.ts";
+import type { UnpackResult } from "../didcomm/pack/types.ts";
 import type { DidcommContext, SenderAuth } from "../didcomm/pack/types.ts";
 import { Problems, ProtocolError, toProtocolError } from "../protocols/errors.ts";
 import { LiveRegistry } from "../protocols/live.ts";
@@ -32,6 +33,7 @@ export class MediatorCore {
   readonly live: LiveRegistry;
   readonly #d: MediatorCoreDeps;
   readonly #didcomm: DidcommContext;
+  readonly #unpack: (bytes: Uint8Array) => Promise<UnpackResult>;
   readonly #router: ProtocolRouter;
   readonly #outbound: Outbound;
   readonly #services: ProtocolServices;
@@ -47,6 +49,8 @@ export class MediatorCore {
       maxEnvelopeBytes: deps.config.limits.maxMessageBytes,
       now: () => deps.clock.nowMs(),
     };
+    const pool = deps.unpackPool;
+    this.#unpack = pool === undefined ? (b) => unpack(b, this.#didcomm) : (b) => pool.unpack(b);
     this.#router = deps.router ?? createDefaultRouter();
     const logger = deps.logger.child({ module: "mediator" });
     this.#outbound = new Outbound({
@@ -101,7 +105,7 @@ export class MediatorCore {
     let sender: SenderAuth;
     try {
       const endUnpack = this.#d.metrics?.startStage("unpack");
-      const r = await (tracingEnabled() ? inSpan("unpack", () => unpack(bytes, this.#didcomm)) : unpack(bytes, this.#didcomm));
+      const r = await (tracingEnabled() ? inSpan("unpack", () => this.#unpack(bytes)) : this.#unpack(bytes));
       endUnpack?.();
       message = r.message;
       seen.type = message.type;

@@ -1,5 +1,6 @@
 // Contract types of the mediator core: inbound context, receive outcome, dependencies.
 import type { Config } from "../config/types.ts";
+import type { UnpackPool } from "../didcomm/pool/index.ts";
 import type { DidResolver } from "../didcomm/did/types.ts";
 import type { SecretsResolver } from "../didcomm/secrets/types.ts";
 import type { MailboxPort } from "../mailbox/port.ts";
@@ -52,6 +53,8 @@ export interface MediatorCoreDeps {
   webhooks?: WebhookStore | null;
   /** Protocol router (default: every protocol of milestone #3). */
   router?: ProtocolRouter;
+  /** Off-thread unpacking (src/didcomm/pool); absent = in-thread. Same results and error codes either way. */
+  unpackPool?: UnpackPool;
   /** Forwards accepted/rejected, request latency per protocol, unpack stage (src/mediator/metrics.ts). */
   metrics?: CoreMetrics;
 }

@@ -147,6 +147,8 @@ export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMo
         clock,
         logger: log,
         replica: { tombstones: tombstonesOf(p) },
+        // The node's actor bound shared across its partitions (memory follows the working set, as single node).
+        mailbox: { actors: { idlePassivateMs: config.limits.mailboxActorIdleMs, maxActors: Math.max(16, Math.ceil(config.limits.mailboxMaxActors / c.partitions)) } },
         isHeld: () => leases.holds(p) === epoch,
         onUsageChanged: (mailbox) => usage.markDirty(p, mailbox, (m) => hosts.get(p)?.stats(m) ?? Promise.reject(new Error("gone"))),
       });

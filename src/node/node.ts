@@ -7,6 +7,7 @@ import { deriveWsUrl } from "../config/formats.ts";
 import { createResolver } from "../didcomm/did/index.ts";
 import { loadOrCreateIdentityFile, mintMediatorDid } from "../didcomm/identity/index.ts";
 import { MemorySecrets } from "../didcomm/secrets/index.ts";
+import { createUnpackPool } from "../didcomm/pool/index.ts";
 import { MailboxActor, type MailboxPort } from "../mailbox/index.ts";
 import { createMediatorCore, type MediatorCore, type PostMessage } from "../mediator/index.ts";
 import { createLogger, type Logger } from "../observability/index.ts";
@@ -200,10 +201,30 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
       onDrain: opts.onDrainRequest ?? (() => process.kill(process.pid, "SIGTERM")),
     });
     const minted = mintMediatorDid(identity, { httpUri: server.publicUrl, wsUri: server.wsUrl });
+    const resolver = createResolver();
+    const secrets = new MemorySecrets(minted.keys);
+    // Optional: decrypt forwards on worker threads (the same resolver, secrets and limit as the core's).
+    const unpackPool =
+      nodeConfig.limits.unpackWorkers > 0
+        ? createUnpackPool({
+            ctx: { resolver, secrets, maxEnvelopeBytes: nodeConfig.limits.maxMessageBytes, now: () => clock.nowMs() },
+            keys: minted.keys,
+            workers: nodeConfig.limits.unpackWorkers,
+            onEvent: (e) => (e.kind === "worker_exit" ? log.warn(e, "unpack worker exited; its calls ran in-thread") : log.debug(e, "unpack worker started")),
+          })
+        : undefined;
+    if (unpackPool !== undefined) {
+      cleanup.push(() => unpackPool.close());
+      nodeMetrics.metrics.addCollector(() => {
+        const st = unpackPool.stats();
+        nodeMetrics.metrics.setUnpackPoolCalls(st.viaWorker, Object.values(st.inThread).reduce((a, b) => a + b, 0));
+      });
+    }
     core = createMediatorCore({
       mediatorDid: minted.did,
-      resolver: createResolver(),
-      secrets: new MemorySecrets(minted.keys),
+      resolver,
+      secrets,
+      ...(unpackPool !== undefined ? { unpackPool } : {}),
       storage: driver,
       mailbox,
       config: nodeConfig,

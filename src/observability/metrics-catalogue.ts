@@ -121,6 +121,7 @@ export const CATALOGUE = {
 
   websocketConnections: def({ name: "haven_websocket_connections", type: "gauge", help: "Open WebSocket connections (live sockets).", labels: {} }),
   actorsLive: def({ name: "haven_actors_live", type: "gauge", help: "Mailbox actors currently running.", labels: {} }),
+  unpackPoolCalls: def({ name: "haven_unpack_pool_calls", type: "gauge", help: "Envelopes unpacked since start while UNPACK_WORKERS > 0, by where: on a worker thread, or in-thread (authcrypt, full queue, worker exit).", labels: { path: ["worker", "in_thread"] } }),
   actorRestarts: def({ name: "haven_actor_restarts_total", type: "counter", help: "Mailbox actors restarted by their supervisor.", labels: {} }),
 
   outboxMessages: def({ name: "haven_outbox_messages", type: "gauge", help: "Entries in the local SQLite outbox (waiting for NATS).", labels: {} }),

@@ -189,6 +189,10 @@ export class Metrics {
   setActorsLive(n: number): void {
     this.#gauge(this.#m.actorsLive, n);
   }
+  setUnpackPoolCalls(worker: number, inThread: number): void {
+    this.#gauge(this.#m.unpackPoolCalls, worker, { path: "worker" });
+    this.#gauge(this.#m.unpackPoolCalls, inThread, { path: "in_thread" });
+  }
   actorRestarted(): void {
     this.#m.actorRestarts.inc();
   }

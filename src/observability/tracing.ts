@@ -1,9 +1,11 @@
 // OpenTelemetry spans for the message pipeline, exported over OTLP/HTTP; a plain call (no span) while tracing is off.
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Context, type Span, type Tracer } from "@opentelemetry/api";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider, type IdGenerator } from "@opentelemetry/sdk-trace";
+import type { IdGenerator, TracerProvider } from "@opentelemetry/sdk-trace";
+import { createRequire } from "node:module";
 import { currentTrace, formatTraceparent, newSpanId, newTraceId, parseTraceparent, runWithTrace, type TraceContext } from "./trace-context.ts";
+
+// The SDK and exporter (~4 MiB resident) are loaded only when tracing is switched on.
+const lazyRequire = createRequire(import.meta.url);
 
 /** The span names (the same as the stages of haven_stage_duration_seconds). Spans carry no other attributes. */
 export type SpanName = "receive" | "unpack" | "journal" | "replicate" | "store" | "deliver";
@@ -54,6 +56,9 @@ class ActiveTracing {
   constructor(o: TracingOptions) {
     const delay = bounded(o.exportDelayMs ?? 1000, 10, 60_000, "exportDelayMs");
     const maxQueueSize = bounded(o.maxQueueSize ?? 4096, 16, 1_000_000, "maxQueueSize");
+    const { OTLPTraceExporter } = lazyRequire("@opentelemetry/exporter-trace-otlp-http") as typeof import("@opentelemetry/exporter-trace-otlp-http");
+    const { resourceFromAttributes } = lazyRequire("@opentelemetry/resources") as typeof import("@opentelemetry/resources");
+    const { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider } = lazyRequire("@opentelemetry/sdk-trace") as typeof import("@opentelemetry/sdk-trace");
     // v3 SDK: processors take an options object ({ exporter }), not the exporter itself.
     const processor = new BatchSpanProcessor({
       exporter: new OTLPTraceExporter({ url: o.tracesUrl }),

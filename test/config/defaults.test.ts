@@ -28,6 +28,7 @@ describe("defaults", () => {
         memorySoftLimitBytes: 128 * 1024 * 1024,
         mailboxActorIdleMs: 10_000,
         mailboxMaxActors: 1000,
+        unpackWorkers: 0,
       },
       mediation: { policy: "open", allowlist: [] },
       admin: { token: null },
