@@ -30,7 +30,14 @@ const opts = {
 };
 const REPO_ROOT = resolve(import.meta.dir, "..");
 /** Quotas out of the way: the bench measures throughput, not refusals. */
-const NODE_ENV = { RATE_LIMIT_PER_CONNECTION: "100000", MAILBOX_MAX_MESSAGES: "10000000", MAILBOX_MAX_BYTES: "1024GiB", LOG_LEVEL: "warn" };
+const NODE_ENV: Record<string, string> = {
+  RATE_LIMIT_PER_CONNECTION: "100000",
+  MAILBOX_MAX_MESSAGES: "10000000",
+  MAILBOX_MAX_BYTES: "1024GiB",
+  LOG_LEVEL: "warn",
+  // --unpack-workers N: the node's UNPACK_WORKERS (forwards decrypted on worker threads); default: the node's default.
+  ...(process.argv.includes("--unpack-workers") ? { UNPACK_WORKERS: String(numberArg("unpack-workers", 0, 0, 16)) } : {}),
+};
 
 const log = (s: string) => console.log(s);
 const perSec = (n: number, seconds: number) => (seconds > 0 ? n / seconds : 0);
@@ -222,7 +229,7 @@ async function benchRss(): Promise<Record<string, unknown>> {
 }
 
 const workDir = mkdtempSync(join(tmpdir(), "haven-bench-"));
-const figures: Record<string, unknown> = { bench: "haven-ingest", mode, cpus: navigator.hardwareConcurrency, bun: Bun.version };
+const figures: Record<string, unknown> = { bench: "haven-ingest", mode, cpus: navigator.hardwareConcurrency, bun: Bun.version, unpack_workers: Number(NODE_ENV.UNPACK_WORKERS ?? 0) };
 try {
   if (mode === "all" || mode === "ingest") figures.ingest = await benchIngest(workDir);
   if (mode === "all" || mode === "pickup") figures.pickup = await benchPickup();
