@@ -6,6 +6,7 @@
 // dedup keys "sha256:" + 43 base64url chars. --did-chars 0 uses the old short names ("did:bench:N").
 // After the enqueue phase, every mailbox is picked up the way a client does: stats, list 1000, remove those ids.
 import { mkdtempSync, rmSync } from "node:fs";
+import { Rng } from "../test/support/random.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createMemoryDriver, openSqliteDriver, type StorageDriver } from "../src/storage/index.ts";
@@ -38,16 +39,10 @@ const pickupRounds = intArg("pickup-rounds", 1, 0, 1000);
 const seed = intArg("seed", Date.now() % 1_000_000_007, 0, Number.MAX_SAFE_INTEGER);
 const dir = mkdtempSync(join(arg("dir", tmpdir()), "haven-bench-"));
 
-/** mulberry32: reproducible DIDs and dedup keys for a given --seed. */
+/** Uniform floats in [0, 1) from the tests' seeded PRNG: reproducible DIDs and dedup keys for a given --seed. */
 function rng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(BigInt(s));
+  return () => r.u32() / 2 ** 32;
 }
 const rand = rng(seed);
 const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

@@ -1,5 +1,6 @@
 // Schema v2 (interned, integer-keyed DIDs): a populated v1 database upgrades in place and keeps every answer.
 import { Database } from "bun:sqlite";
+import { Rng, seedFromEnv } from "../support/random.ts";
 import { afterAll, describe, expect, it } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,19 +13,13 @@ let fileNo = 0;
 const freshPath = (): string => join(dir, `m${++fileNo}.db`);
 const BIG = { maxCount: 1_000_000, maxBytes: 1 << 30 };
 
-const seed = Number(process.env.SEED ?? Date.now() % 1_000_000_007);
+const seed = seedFromEnv();
 console.log(`sqlite-migration-v2 seed: ${seed} (replay with SEED=${seed})`);
 
-/** mulberry32: the generated v1 contents are reproducible from the seed. */
-function rng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** Uniform floats in [0, 1) from the shared seeded PRNG: the generated v1 contents are reproducible from the seed. */
+function rng(s: bigint): () => number {
+  const r = new Rng(s);
+  return () => r.u32() / 2 ** 32;
 }
 
 /** A long did:peer:2-like DID, as the node really stores. */
