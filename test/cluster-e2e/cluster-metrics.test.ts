@@ -1,21 +1,12 @@
 // Cluster metrics with real processes: /cluster/metrics on any node equals the sum of every node's /metrics, and a
 // stopped node drops out of the totals.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Agent, ENCRYPTED } from "../support/agent.ts";
 import { enrol, sendVia } from "../e2e/helpers.ts";
 import { parseExposition, type Parsed } from "../observability/metrics-text.ts";
-import { ownershipSettled, startTestCluster, waitFor, type ClusterNode, type TestCluster } from "./harness.ts";
+import { waitFor, type ClusterNode, useTestCluster } from "./harness.ts";
 
-let cluster: TestCluster;
-
-beforeAll(async () => {
-  cluster = await startTestCluster({ nodes: 3 });
-  await waitFor("every partition served by exactly one node", () => ownershipSettled(cluster.nodes, cluster.partitions));
-}, 90_000);
-
-afterAll(async () => {
-  await cluster?.stop();
-}, 30_000);
+const cluster = useTestCluster({ nodes: 3 });
 
 async function scrape(node: ClusterNode, path: string): Promise<Parsed> {
   const res = await fetch(`${node.proc.url}${path}`);

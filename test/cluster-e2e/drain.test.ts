@@ -1,21 +1,12 @@
 // Graceful leave (SIGTERM) under forward load: the node hands its partitions over before it exits, no request
 // to the other nodes fails, and every acknowledged forward is delivered exactly once afterwards.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { partitionOf } from "../../src/cluster/partition.ts";
 import { Agent } from "../support/agent.ts";
 import { contentOf, deliver, enrol, received, sendVia, type Recipient } from "../e2e/helpers.ts";
-import { ownershipSettled, servingNode, startTestCluster, waitFor, type ClusterNode, type TestCluster } from "./harness.ts";
+import { ownershipSettled, servingNode, waitFor, type ClusterNode, useTestCluster } from "./harness.ts";
 
-let cluster: TestCluster;
-
-beforeAll(async () => {
-  cluster = await startTestCluster({ nodes: 3 });
-  await waitFor("every partition served by exactly one node", () => ownershipSettled(cluster.nodes, cluster.partitions));
-}, 90_000);
-
-afterAll(async () => {
-  await cluster?.stop();
-}, 30_000);
+const cluster = useTestCluster({ nodes: 3 });
 
 async function drainMailbox(via: ClusterNode, r: Recipient): Promise<string[]> {
   const out: string[] = [];

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { expect } from "bun:test";
+import { afterAll, beforeAll, expect } from "bun:test";
 import { loadOrCreateIdentityFile } from "../../src/didcomm/identity/index.ts";
 import type { MediatorRef } from "../support/agent.ts";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.ts";
@@ -94,6 +94,39 @@ export async function startTestCluster(opts: {
     await cluster.stop();
     throw e;
   }
+}
+
+/**
+ * One cluster for a whole test file: registers beforeAll (start, then wait until every partition is served by exactly
+ * one node) and afterAll (stop). The returned object reads through to the running cluster; using it before beforeAll
+ * ran (or after it failed) throws.
+ */
+export function useTestCluster(opts: Parameters<typeof startTestCluster>[0]): TestCluster {
+  let current: TestCluster | undefined;
+  beforeAll(async () => {
+    current = await startTestCluster(opts);
+    const c = current;
+    await waitFor("every partition served by exactly one node", () => ownershipSettled(c.nodes, c.partitions));
+  }, 90_000);
+  afterAll(async () => {
+    await current?.stop();
+  }, 30_000);
+  const get = (): TestCluster => {
+    if (current === undefined) throw new Error("the test cluster is not running (its beforeAll failed or has not run)");
+    return current;
+  };
+  return {
+    get nats() {
+      return get().nats;
+    },
+    get nodes() {
+      return get().nodes;
+    },
+    get partitions() {
+      return get().partitions;
+    },
+    stop: () => get().stop(),
+  };
 }
 
 export async function clusterStatus(node: ClusterNode): Promise<ClusterStatusJson> {

@@ -2,35 +2,26 @@
 // to an earlier instant, as a power cut before 2.9.10's fsync would leave it. Expected: the nodes detect that the
 // stream lost records they were acknowledged for, re-publish them from their local journals, and every forward that
 // got a 202 (before and after the rolled-back instant, and while NATS was down) is delivered exactly once. Prints SEED.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { cpSync, rmSync } from "node:fs";
 import { deliver, enrol, type Recipient } from "../e2e/helpers.ts";
 import { Rng, seedFromEnv } from "../support/random.ts";
-import { ownershipSettled, startTestCluster, waitFor, type TestCluster } from "./harness.ts";
+import { ownershipSettled, waitFor, useTestCluster } from "./harness.ts";
 import { drainMailbox, expectExactlyOnce, forwardLoad, OwnershipMonitor, partitionsBehind, streamLeftovers, subjectLastSeqs } from "./scenario34-support.ts";
 
 const STREAM = "HAVEN_MAIL";
 const RECIPIENTS = 6;
 const WORKERS = 6;
 
-let cluster: TestCluster;
-
-beforeAll(async () => {
-  cluster = await startTestCluster({ nodes: 3 });
-  await waitFor("every partition served by exactly one node", () => ownershipSettled(cluster.nodes, cluster.partitions));
-}, 90_000);
-
-afterAll(async () => {
-  await cluster?.stop();
-}, 30_000);
+const cluster = useTestCluster({ nodes: 3 });
 
 /**
  * Copies every server's store while all of them are stopped (SIGSTOP), so the copies are one consistent instant of
  * what each process had written: restoring them later loses everything acknowledged after it, on all servers at once.
  */
-function snapshotStores(): string[] {
+async function snapshotStores(): Promise<string[]> {
   const servers = cluster.nats.servers;
-  for (const s of servers) process.kill(s.pid, "SIGSTOP");
+  await Promise.all(servers.map((s) => s.pause()));
   try {
     return servers.map((s) => {
       const copy = `${s.storeDir}.snapshot`;
@@ -39,7 +30,7 @@ function snapshotStores(): string[] {
       return copy;
     });
   } finally {
-    for (const s of servers) process.kill(s.pid, "SIGCONT");
+    for (const s of servers) s.resume();
   }
 }
 
@@ -58,7 +49,7 @@ describe("NATS-wide crash: every server loses its last acknowledged writes", () 
     try {
       const snapshotAfter = 40 + rng.int(60);
       await waitFor(`${snapshotAfter} forwards acknowledged`, () => load.stats.acked.size >= snapshotAfter);
-      const snapshots = snapshotStores();
+      const snapshots = await snapshotStores();
       const ackedAtSnapshot = load.stats.acked.size;
       // These are the acknowledged forwards the stream will lose: at least some from every node.
       const lostAfter = 60 + rng.int(80);

@@ -1,21 +1,12 @@
 // Cluster scenario 1 (real processes): mediate via node A, forward via node B, pick up and live mode via node C.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Agent } from "../support/agent.ts";
 import { bodyOf, contentOf, deliver, enrol, openDelivery, received, sendVia, status, T } from "../e2e/helpers.ts";
 import { partitionOf } from "../../src/cluster/partition.ts";
 import type { MediatorRef } from "../support/agent.ts";
-import { clusterStatus, ownershipSettled, servingNode, startTestCluster, waitFor, type ClusterNode, type TestCluster } from "./harness.ts";
+import { clusterStatus, servingNode, waitFor, type ClusterNode, useTestCluster } from "./harness.ts";
 
-let cluster: TestCluster;
-
-beforeAll(async () => {
-  cluster = await startTestCluster({ nodes: 3 });
-  await waitFor("every partition served by exactly one node", () => ownershipSettled(cluster.nodes, cluster.partitions));
-}, 90_000);
-
-afterAll(async () => {
-  await cluster?.stop();
-}, 30_000);
+const cluster = useTestCluster({ nodes: 3 });
 
 /**
  * Node roles for one mailbox: C is a node that does NOT own the mailbox's partition (so pickup and live mode

@@ -1,11 +1,11 @@
 // Cluster scenario 2 (real processes): kill -9 a node under forward load; its mailboxes are taken over, nothing
 // acknowledged is lost, and nothing confirmed comes back. Randomised (node per forward, kill point): prints SEED.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { partitionOf } from "../../src/cluster/partition.ts";
 import { Agent } from "../support/agent.ts";
 import { Rng, seedFromEnv } from "../support/random.ts";
 import { contentOf, deliver, enrol, received, sendVia, T, type Recipient } from "../e2e/helpers.ts";
-import { clusterStatus, ownershipSettled, servingNode, startTestCluster, waitFor, type ClusterNode, type TestCluster } from "./harness.ts";
+import { clusterStatus, ownershipSettled, servingNode, waitFor, type ClusterNode, useTestCluster } from "./harness.ts";
 
 const RECIPIENTS = 6;
 /** Forwards sent after the victim died (the load goes on through the failover). */
@@ -13,16 +13,7 @@ const FORWARDS_AFTER_KILL = 100;
 const MAX_FORWARDS = 2000;
 const WORKERS = 6;
 
-let cluster: TestCluster;
-
-beforeAll(async () => {
-  cluster = await startTestCluster({ nodes: 3 });
-  await waitFor("every partition served by exactly one node", () => ownershipSettled(cluster.nodes, cluster.partitions));
-}, 90_000);
-
-afterAll(async () => {
-  await cluster?.stop();
-}, 30_000);
+const cluster = useTestCluster({ nodes: 3 });
 
 /** How long the background recovery probes keep polling after the kill (a probe that never succeeds prints so). */
 const RECOVERY_PROBE_MS = 30_000;

@@ -1,26 +1,17 @@
 // Cluster scenario 4 (real processes): SIGKILL the NATS server leading HAVEN_MAIL under forward load. Service goes
 // on (retryable 503s or slower acks at most; the longest gap is printed), the server restarts and rejoins, and every
 // acknowledged forward is delivered exactly once with a single owner per partition throughout. Prints SEED.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { deliver, enrol, type Recipient } from "../e2e/helpers.ts";
 import { Rng, seedFromEnv } from "../support/random.ts";
-import { ownershipSettled, startTestCluster, waitFor, type TestCluster } from "./harness.ts";
+import { ownershipSettled, waitFor, useTestCluster } from "./harness.ts";
 import { drainMailbox, expectExactlyOnce, forwardLoad, OwnershipMonitor, partitionsBehind, streamLeftovers, subjectLastSeqs } from "./scenario34-support.ts";
 
 const STREAM = "HAVEN_MAIL";
 const RECIPIENTS = 6;
 const WORKERS = 6;
 
-let cluster: TestCluster;
-
-beforeAll(async () => {
-  cluster = await startTestCluster({ nodes: 3 });
-  await waitFor("every partition served by exactly one node", () => ownershipSettled(cluster.nodes, cluster.partitions));
-}, 90_000);
-
-afterAll(async () => {
-  await cluster?.stop();
-}, 30_000);
+const cluster = useTestCluster({ nodes: 3 });
 
 type Jsz = { account_details?: { stream_detail?: { name: string; cluster?: { leader?: string; replicas?: { name: string; current: boolean }[] } }[] }[] };
 

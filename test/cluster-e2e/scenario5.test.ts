@@ -1,11 +1,11 @@
 // Cluster scenario 5 (real processes): rolling restart of every node under load, behind a health-checking load
 // balancer: zero failed client requests (see load-balancer.ts for the definition), every 202 delivered exactly once.
 // Randomised (restart order, load between restarts): prints SEED; SEED=... replays the schedule.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Agent } from "../support/agent.ts";
 import { Rng, seedFromEnv } from "../support/random.ts";
 import { contentOf, deliver, enrol, packVia, received, T, type Recipient } from "../e2e/helpers.ts";
-import { clusterStatus, ownershipSettled, startTestCluster, waitFor, type ClusterNode, type TestCluster } from "./harness.ts";
+import { clusterStatus, ownershipSettled, waitFor, type ClusterNode, useTestCluster } from "./harness.ts";
 import { TestLoadBalancer } from "./load-balancer.ts";
 
 const RECIPIENTS = 6;
@@ -14,16 +14,7 @@ const WORKERS = 6;
 const STATUS_EVERY = 5;
 const MAX_OPERATIONS = 5_000;
 
-let cluster: TestCluster;
-
-beforeAll(async () => {
-  cluster = await startTestCluster({ nodes: 3 });
-  await waitFor("every partition served by exactly one node", () => ownershipSettled(cluster.nodes, cluster.partitions));
-}, 90_000);
-
-afterAll(async () => {
-  await cluster?.stop();
-}, 30_000);
+const cluster = useTestCluster({ nodes: 3 });
 
 async function drainMailbox(via: ClusterNode, r: Recipient): Promise<string[]> {
   const out: string[] = [];

@@ -219,7 +219,20 @@ export async function runSimulation(partial: Partial<SimOptions> & { seed: numbe
   let running = true;
   const workers: Promise<unknown>[] = [];
   try {
-    if (!(await poll(() => settled(cluster), options.settleTimeoutMs))) throw new Error(`the cluster did not settle after start: ${await diagnose(cluster)}`);
+    // Ownership is sampled from the start: one owner per partition and epoch must hold while the nodes join, too.
+    stopSampler = startSampler(cluster, h);
+    if (!(await poll(() => settled(cluster), options.settleTimeoutMs))) {
+      const why = `the cluster did not settle after start: ${await diagnose(cluster)}`;
+      await stopSampler();
+      stopSampler = undefined;
+      // Two owners while the nodes joined is a checker verdict (a broken build), not a failure to start: report it.
+      const owners = checkAll(h).filter((v) => v.checker === "singleOwnerPerEpoch");
+      if (owners.length === 0) throw new Error(why);
+      const figures: SimFigures = { seed: options.seed, forwards: 0, acked: 0, refused: {}, deliveredPickup: 0, deliveredLive: 0, confirmationsOk: 0, confirmationsFailed: 0, ownershipSamples: h.ownership.length, faults: 0, failedStarts: 0, settleMs: 0, recoveryMs: 0, totalMs: Math.round(nowMs() - t0) };
+      const result: SimResult = { options, schedule, faultLog: [], history: h, violations: owners, figures, notes: [why] };
+      log(failureReport(result));
+      return result;
+    }
     const targets: SimTarget[] = cluster.nodes.map((n) => ({ id: n.id, ref: n.ref }));
     const recipients: SimRecipient[] = [];
     for (let i = 0; i < options.recipients; i++) recipients.push(await enrolRecipient(targets[i % targets.length]!.ref, `r${i}`));
@@ -229,7 +242,6 @@ export async function runSimulation(partial: Partial<SimOptions> & { seed: numbe
         if (put.status !== 200) throw new Error(`PUT /admin/webhooks: ${put.status}`);
       }
     }
-    stopSampler = startSampler(cluster, h);
 
     // Workload.
     const sender = new Agent();

@@ -1,5 +1,5 @@
 // Real nats-server processes for tests: a single server or an N-server JetStream cluster on free loopback ports, with kill/restart and guaranteed cleanup.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePorts } from "./ports.ts";
@@ -51,6 +51,10 @@ export interface NatsServerHandle {
   alive(): boolean;
   /** Sends `signal` (default SIGKILL) and awaits exit; resolves the exit code (null if killed by a signal). */
   kill(signal?: NodeJS.Signals | number): Promise<number | null>;
+  /** SIGSTOP, then waits until the kernel reports the process stopped (a signal is delivered asynchronously). */
+  pause(): Promise<void>;
+  /** SIGCONT. */
+  resume(): void;
   /** SIGTERM, SIGKILL after a grace period; awaits exit. The store is kept, so restart() works. */
   stop(): Promise<void>;
   /** Starts again on the same ports and store, then waits until healthy and routed to the other running servers. */
@@ -274,6 +278,21 @@ class ServerProcess implements NatsServerHandle {
       if (n < expectedRoutes) return `${this.name} has ${n}/${expectedRoutes} routes`;
     }
     return null;
+  }
+
+  async pause(): Promise<void> {
+    const pid = this.pid;
+    process.kill(pid, "SIGSTOP");
+    const deadline = Date.now() + STOP_GRACE_MS;
+    // /proc/<pid>/stat field 3 is the state: T (stopped) once every thread has stopped.
+    while (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0] !== "T") {
+      if (Date.now() > deadline) throw new Error(`nats-server ${this.spec.name} did not stop on SIGSTOP`);
+      await Bun.sleep(1);
+    }
+  }
+
+  resume(): void {
+    process.kill(this.pid, "SIGCONT");
   }
 
   async kill(signal: NodeJS.Signals | number = "SIGKILL"): Promise<number | null> {
