@@ -168,9 +168,14 @@ describe("scenario 4: NATS killed mid-run", () => {
     expect(delivered).toBe(BEFORE + DURING);
 
     // 4. Shared again: failures counted on node A and node B add up to one cluster-wide threshold.
+    // The 6 mailboxes are random: all of them can hash to one node's partitions (p = 2 * 2^-6). Enrol more until
+    // each node owns one (bounded).
+    const [a, b] = nodes as [ClusterNode, ClusterNode];
     const owner = await ownerMap();
     const ownedBy = (id: string) => mailboxes.find((m) => owner.get(partitionOf(m.r.control.did, PARTITIONS)) === id);
-    const [a, b] = nodes as [ClusterNode, ClusterNode];
+    for (let i = 0; i < 40 && (ownedBy(a.id) === undefined || ownedBy(b.id) === undefined); i++) {
+      mailboxes.push(await mailboxWithWebhook(nodes[i % 2]!, `${endpoint.url}/hook/extra-${i}`));
+    }
     const mA = ownedBy(a.id);
     const mB = ownedBy(b.id);
     if (mA === undefined || mB === undefined) throw new Error(`need a mailbox owned by each node; owners: ${JSON.stringify([...owner])}`);
