@@ -54,6 +54,13 @@ describe("scenarios 1 and 3: distributed breaker", () => {
       if (st.owned.length > 0) owners.add(node.id);
     }
     expect(owners.size).toBe(4);
+    // Partitions lost by any node from here on (ownership churn, e.g. a starved machine): see the failure count below.
+    const lostNow = async () => {
+      let n = 0;
+      for (const node of haven.nodes) n += ((await (await fetch(`${node.proc.url}/cluster/status`)).json()) as { ownershipEvents: { lost: number } }).ownershipEvents.lost;
+      return n;
+    };
+    const lostAtStart = await lostNow();
     const sender = new Agent();
     const plan = Array.from({ length: EVENTS }, () => ({ via: haven.nodes[rng.u32() % haven.nodes.length]!, m: mailboxes[rng.u32() % MAILBOXES]! }));
     await pool(plan, 100, ({ via, m }, i) => forward(via.ref, m, sender, `event ${i}`));
@@ -79,8 +86,17 @@ describe("scenarios 1 and 3: distributed breaker", () => {
     // Every event still owed was refused by the open breaker at least once (evidence the dispatchers kept asking).
     await waitFor("every waiting event deferred by the open breaker", async () => (await sumOver((q) => q.node.outcomes.deferred ?? 0)) >= EVENTS - 3, 30_000);
     expect(endpoint.successes().length).toBe(3);
-    expect(endpoint.failures().length).toBe(5);
-    expect(endpoint.requests.length).toBe(8);
+    // The threshold is exact cluster-wide: 5 events failed. While ownership stays put that is also 5 requests. If a
+    // partition changed owner meanwhile, a call its fence aborted after the request left is sent again by the next
+    // owner with the same Idempotency-Key and counted once (at-least-once, docs/RELIABILITY.md 5.2).
+    expect(new Set(endpoint.failures().map((r) => r.idempotencyKey)).size).toBe(5);
+    const lostDuring = (await lostNow()) - lostAtStart;
+    if (lostDuring === 0) {
+      expect(endpoint.failures().length).toBe(5);
+      expect(endpoint.requests.length).toBe(8);
+    } else {
+      console.log(`[delivery-scenario1] ownership moved during the scenario (${lostDuring} partitions lost): ${endpoint.failures().length} failed requests for 5 failed events`);
+    }
     expect(endpoint.requests.slice(0, 3).every((r) => r.status === 200)).toBe(true);
     expect(await sumOver((q) => q.pending)).toBe(EVENTS - 3);
     expect(await sumOver((q) => q.node.transitions["closed->open"] ?? 0)).toBe(1);
