@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { deliver, enrol, type Recipient } from "../e2e/helpers.ts";
 import { Rng, seedFromEnv } from "../support/random.ts";
 import { ownershipSettled, startTestCluster, waitFor, type ClusterNode, type TestCluster } from "./harness.ts";
-import { drainMailbox, expectExactlyOnce, forwardLoad, OwnershipMonitor, partitionsBehind, streamLeftovers, subjectLastSeqs } from "./scenario34-support.ts";
+import { drainMailbox, expectExactlyOnce, forwardLoad, OwnershipMonitor, streamLeftovers, waitOwnersCaughtUp } from "./scenario34-support.ts";
 
 const STREAM = "HAVEN_MAIL";
 const SKEW_SECONDS = [0, 150, -150];
@@ -85,8 +85,7 @@ describe.skipIf(!runnable)("clock skew: node wall clocks 150 s ahead and behind"
       await monitor.stop();
 
       await waitFor("ownership settled", () => ownershipSettled(nodes, cluster.partitions));
-      const lastSeqs = await subjectLastSeqs(cluster.nats.urls, STREAM, cluster.partitions);
-      await waitFor("every owner applied its partition's last stream seq", async () => (await partitionsBehind(nodes, lastSeqs)).length === 0, 30_000);
+      await waitOwnersCaughtUp(nodes, cluster.nats.urls, STREAM, cluster.partitions, 30_000);
       const delivered = [...early];
       for (const r of recipients) delivered.push(...(await drainMailbox(rng.pick(nodes), r)));
       const left = await streamLeftovers(cluster.nats.urls, STREAM);

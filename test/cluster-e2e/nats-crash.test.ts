@@ -7,7 +7,7 @@ import { cpSync, rmSync } from "node:fs";
 import { deliver, enrol, type Recipient } from "../e2e/helpers.ts";
 import { Rng, seedFromEnv } from "../support/random.ts";
 import { ownershipSettled, waitFor, useTestCluster } from "./harness.ts";
-import { drainMailbox, expectExactlyOnce, forwardLoad, OwnershipMonitor, partitionsBehind, streamLeftovers, subjectLastSeqs } from "./scenario34-support.ts";
+import { drainMailbox, expectExactlyOnce, forwardLoad, outboxesEmpty, OwnershipMonitor, streamLeftovers, waitOwnersCaughtUp } from "./scenario34-support.ts";
 
 const STREAM = "HAVEN_MAIL";
 const RECIPIENTS = 6;
@@ -75,18 +75,9 @@ describe("NATS-wide crash: every server loses its last acknowledged writes", () 
       await monitor.stop();
 
       const restartedAtMs = performance.now();
-      await waitFor("every node's outbox drained", async () => {
-        const all = await Promise.all(nodes.map(async (n) => (await fetch(`${n.proc.url}/cluster/status`).then((r) => r.json())) as { outbox: { size: number } }));
-        return all.every((s) => s.outbox.size === 0);
-      }, 60_000);
+      await waitFor("every node's outbox drained", () => outboxesEmpty(nodes), 60_000);
       await waitFor("ownership settled", () => ownershipSettled(nodes, cluster.partitions), 60_000);
-      const lastSeqs = await subjectLastSeqs(cluster.nats.urls, STREAM, cluster.partitions);
-      let behind: string[] = [];
-      try {
-        await waitFor("every owner applied its partition's last stream seq", async () => (behind = await partitionsBehind(nodes, lastSeqs)).length === 0, 60_000);
-      } catch (e) {
-        throw new Error(`${String(e)}; behind: ${behind.join(", ")}`);
-      }
+      await waitOwnersCaughtUp(nodes, cluster.nats.urls, STREAM, cluster.partitions, 60_000);
       console.log(`recovery: load stopped -> outboxes empty, ownership settled, owners caught up=${Math.round(performance.now() - restartedAtMs)} ms`);
 
       const delivered: string[] = [];

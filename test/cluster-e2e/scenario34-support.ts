@@ -15,7 +15,7 @@ import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.ts";
 import { startNodeProcess } from "../support/node-process.ts";
 import type { Rng } from "../support/random.ts";
 import { seededRandom } from "../../src/runtime/random.ts";
-import { clusterStatus, FAST_TIMINGS, type ClusterNode } from "./harness.ts";
+import { clusterStatus, FAST_TIMINGS, waitFor, type ClusterNode } from "./harness.ts";
 
 const SHARED_PUBLIC_URL = "http://haven.cluster.test";
 
@@ -350,4 +350,26 @@ export async function readiness(n: ClusterNode): Promise<{ status: number; check
   const res = await fetch(`${n.proc.url}/health/ready`, { signal: AbortSignal.timeout(5000) });
   const body = (await res.json()) as { checks?: { name: string; status: string; detail: string }[] };
   return { status: res.status, checks: body.checks ?? [] };
+}
+
+/** True when no node has anything left in its journal outbox (everything accepted is in the stream). */
+export async function outboxesEmpty(nodes: readonly ClusterNode[]): Promise<boolean> {
+  const all = await Promise.all(nodes.map(clusterStatus));
+  return all.every((s) => s.outbox.size === 0);
+}
+
+/**
+ * Waits (bounded) until every partition's owner applied the stream's last record of its subject as it is now; a
+ * timeout names the partitions behind. Returns how long it took (ms).
+ */
+export async function waitOwnersCaughtUp(nodes: readonly ClusterNode[], natsUrls: readonly string[], stream: string, partitions: number, timeoutMs: number): Promise<number> {
+  const startMs = performance.now();
+  const lastSeqs = await subjectLastSeqs(natsUrls, stream, partitions);
+  let behind: string[] = [];
+  try {
+    await waitFor("every owner applied its partition's last stream seq", async () => (behind = await partitionsBehind(nodes, lastSeqs)).length === 0, timeoutMs);
+  } catch (e) {
+    throw new Error(`${String(e)}; behind: ${behind.join(", ")}`);
+  }
+  return performance.now() - startMs;
 }

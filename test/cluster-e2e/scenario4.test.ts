@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { deliver, enrol, type Recipient } from "../e2e/helpers.ts";
 import { Rng, seedFromEnv } from "../support/random.ts";
 import { ownershipSettled, waitFor, useTestCluster } from "./harness.ts";
-import { drainMailbox, expectExactlyOnce, forwardLoad, OwnershipMonitor, partitionsBehind, streamLeftovers, subjectLastSeqs } from "./scenario34-support.ts";
+import { drainMailbox, expectExactlyOnce, forwardLoad, outboxesEmpty, OwnershipMonitor, streamLeftovers, waitOwnersCaughtUp } from "./scenario34-support.ts";
 
 const STREAM = "HAVEN_MAIL";
 const RECIPIENTS = 6;
@@ -81,22 +81,11 @@ describe("scenario 4: the NATS server leading the stream is killed under load", 
       await monitor.stop();
 
       // Journaled-only accepts (if any) are relayed; then ownership settles and everything is picked up once.
-      await waitFor("every node's outbox drained", async () => {
-        const all = await Promise.all(nodes.map(async (n) => (await fetch(`${n.proc.url}/cluster/status`).then((r) => r.json())) as { outbox: { size: number } }));
-        return all.every((s) => s.outbox.size === 0);
-      });
+      await waitFor("every node's outbox drained", () => outboxesEmpty(nodes));
       await waitFor("ownership settled", () => ownershipSettled(nodes, cluster.partitions));
       // Delivery is eventual: an owner whose consumer lived on the killed server catches up once its watchdog
       // reopened it. Wait (bounded) until every owner applied its subject's last seq; never catching up fails here.
-      const lastSeqs = await subjectLastSeqs(cluster.nats.urls, STREAM, cluster.partitions);
-      let behind: string[] = [];
-      const catchUpStartMs = performance.now();
-      try {
-        await waitFor("every owner applied its partition's last stream seq", async () => (behind = await partitionsBehind(nodes, lastSeqs)).length === 0, 30_000);
-      } catch (e) {
-        throw new Error(`${String(e)}; behind: ${behind.join(", ")}`);
-      }
-      const catchUpMs = performance.now() - catchUpStartMs;
+      const catchUpMs = await waitOwnersCaughtUp(nodes, cluster.nats.urls, STREAM, cluster.partitions, 30_000);
       console.log(`recovery: load stopped, outboxes empty, ownership settled -> every owner applied its partition's last seq=${Math.round(catchUpMs)} ms`);
       const delivered: string[] = [];
       for (const r of recipients) delivered.push(...(await drainMailbox(rng.pick(nodes), r)));
