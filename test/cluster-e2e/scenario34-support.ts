@@ -373,3 +373,21 @@ export async function waitOwnersCaughtUp(nodes: readonly ClusterNode[], natsUrls
   }
   return performance.now() - startMs;
 }
+
+/**
+ * The scenarios' verdict once the load stopped and everything was drained: every 202 delivered exactly once, one
+ * owner per partition throughout, no mailbox on any node holds anything more, and nothing is left in the stream.
+ */
+export async function expectCleanEnd(o: {
+  delivered: readonly string[];
+  stats: LoadStats;
+  monitor: OwnershipMonitor;
+  recipients: readonly Recipient[];
+  nodes: readonly ClusterNode[];
+  leftInStream: number;
+}): Promise<void> {
+  expectExactlyOnce(o.delivered, o.stats);
+  expect(o.monitor.violations()).toEqual([]);
+  for (const r of o.recipients) for (const n of o.nodes) expect(await deliver(n.ref, r)).toEqual([]);
+  expect(o.leftInStream).toBe(0);
+}
