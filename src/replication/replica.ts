@@ -126,6 +126,7 @@ export class PartitionReplica {
   /** The newest mail records this replica took from the stream (seq, Nats-Msg-Id), oldest first. */
   private readonly recent: { seq: number; dedupId: string }[] = [];
   private verifying = false;
+  private stopStatuses: () => void = () => {};
 
   constructor(private readonly nc: NatsConnection, options: Omit<PartitionReplicaOptions, "nc"> = {}) {
     const streamName = options.streamName ?? DEFAULT_STREAM_NAME;
@@ -264,8 +265,11 @@ export class PartitionReplica {
    * fails so the owner rebuilds the partition from the stream (tombstones and markers keep confirmed ones out).
    */
   private watchConnection(): void {
+    const statuses = this.nc.status();
+    // The connection keeps every status listener until it is stopped: close() and fail() stop this one.
+    this.stopStatuses = () => (statuses as { stop?: () => void }).stop?.();
     void (async () => {
-      for await (const s of this.nc.status()) {
+      for await (const s of statuses) {
         if (this.state !== "open") return;
         if (s.type === "reconnect") void this.verifyPositionUntilAnswered();
       }
@@ -402,6 +406,7 @@ export class PartitionReplica {
     if (this.state === "closed") return;
     this.state = "closed";
     this.watchdog?.stop();
+    this.stopStatuses();
     try {
       await this.messages?.close();
     } catch {
@@ -558,6 +563,7 @@ export class PartitionReplica {
     this.o.log?.warn({ err: e, partition: this.partitionNo }, "replication: partition replica failed; reopen to rebuild");
     this.state = "closed";
     this.watchdog?.stop();
+    this.stopStatuses();
     void this.messages?.close().catch(() => {});
     this.rejectWaiters(e);
   }
