@@ -35,7 +35,7 @@ const PUBLIC_URL = "http://haven.bench.test";
  */
 const TIMINGS = process.argv.includes("--fast")
   ? { HEARTBEAT_INTERVAL_MS: "100", SUSPECT_AFTER_MS: "400", DEAD_AFTER_MS: "800", LEASE_TTL_MS: "1500" }
-  : { HEARTBEAT_INTERVAL_MS: "250", SUSPECT_AFTER_MS: "1000", DEAD_AFTER_MS: "2000", LEASE_TTL_MS: "3000" };
+  : { HEARTBEAT_INTERVAL_MS: "250", SUSPECT_AFTER_MS: "750", DEAD_AFTER_MS: "1500", LEASE_TTL_MS: "2000" };
 const NODE_ENV = { RATE_LIMIT_PER_CONNECTION: "100000", MAILBOX_MAX_MESSAGES: "10000000", MAILBOX_MAX_BYTES: "1024GiB", LOG_LEVEL: "warn", NATS_REPLICAS: "3" };
 const FAILOVER_TIMEOUT_MS = 30_000;
 const RELAY_TIMEOUT_MS = 60_000;
@@ -141,6 +141,73 @@ function printFigures(label: string, f: Figures): void {
   for (const [id, n] of Object.entries(f.per_node)) log(`    ${id}: ${fmtInt(n.forwards_per_sec)}/s  p50 ${n.p50_ms} ms  p99 ${n.p99_ms} ms  non-202 ${n.non_202}`);
 }
 
+/**
+ * Lease writes of the victim's partitions seen on the KV bucket's subjects (a plain subscription: it sees every write
+ * the stream stores, in order, without reading the stream). Times in ms of performance.now().
+ */
+class LeaseTimeline {
+  killAtMs = NaN;
+  readonly #lastVictimWriteMs = new Map<number, number>();
+  readonly #victimWrites = new Map<number, number>();
+  /** Lease writes of the victim's partitions seen, by writer and before/after the kill. */
+  readonly writesByHolder: Record<string, number> = {};
+  readonly #acquiredMs = new Map<number, number>();
+  readonly #servedMs = new Map<number, number>();
+  readonly #parts: Set<number>;
+
+  constructor(parts: number[], readonly victimId: string) {
+    this.#parts = new Set(parts);
+  }
+
+  watch(nc: Awaited<ReturnType<typeof connect>>): void {
+    const sub = nc.subscribe("$KV.haven_leases.>");
+    void (async () => {
+      for await (const m of sub) {
+        const nowMs = performance.now();
+        const p = Number(m.subject.slice(m.subject.lastIndexOf(".") + 1));
+        if (!this.#parts.has(p) || m.data.length === 0) continue;
+        const holder = decodeLease(m.data, 1)?.nodeId;
+        const tag = `${holder ?? "?"}${!Number.isNaN(this.killAtMs) && nowMs > this.killAtMs ? " after kill" : " before kill"}`;
+        this.writesByHolder[tag] = (this.writesByHolder[tag] ?? 0) + 1;
+        if (holder === this.victimId) {
+          this.#lastVictimWriteMs.set(p, nowMs);
+          this.#victimWrites.set(p, (this.#victimWrites.get(p) ?? 0) + 1);
+        }
+        else if (holder !== undefined && !Number.isNaN(this.killAtMs) && nowMs > this.killAtMs && !this.#acquiredMs.has(p)) this.#acquiredMs.set(p, nowMs);
+      }
+    })();
+  }
+
+  served(p: number): void {
+    if (this.#parts.has(p) && !Number.isNaN(this.killAtMs) && !this.#servedMs.has(p)) this.#servedMs.set(p, performance.now());
+  }
+
+  /** Per partition: [partition, victim's writes seen, victim's last write, acquired, served] (s after the kill). */
+  partitions(): (number | null)[][] {
+    const since = (ms: number | undefined) => (ms === undefined ? null : round((ms - this.killAtMs) / 1000, 2));
+    return [...this.#parts].sort((a, b) => a - b).map((p) => [p, this.#victimWrites.get(p) ?? 0, since(this.#lastVictimWriteMs.get(p)), since(this.#acquiredMs.get(p)), since(this.#servedMs.get(p))]);
+  }
+
+  summary(leaseTtlMs: number): { expires_s: number[]; acquired_s: number[]; served_s: number[]; acquire_after_expiry_s: number[]; rebuild_s: number[] } {
+    const since = (ms: number | undefined) => (ms === undefined ? NaN : (ms - this.killAtMs) / 1000);
+    const stats = (xs: number[]) => {
+      const v = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+      return v.length === 0 ? [NaN, NaN, NaN] : [round(v[0]!, 2), round(v[Math.floor(v.length / 2)]!, 2), round(v[v.length - 1]!, 2)];
+    };
+    const parts = [...this.#parts];
+    const expires = parts.map((p) => since((this.#lastVictimWriteMs.get(p) ?? NaN) + leaseTtlMs));
+    const acquired = parts.map((p) => since(this.#acquiredMs.get(p)));
+    const served = parts.map((p) => since(this.#servedMs.get(p)));
+    return {
+      expires_s: stats(expires),
+      acquired_s: stats(acquired),
+      served_s: stats(served),
+      acquire_after_expiry_s: stats(parts.map((_, i) => acquired[i]! - expires[i]!)),
+      rebuild_s: stats(parts.map((_, i) => served[i]! - acquired[i]!)),
+    };
+  }
+}
+
 async function main(): Promise<Record<string, unknown>> {
   if (!haveWrk()) throw new Error("wrk is not installed (Debian: apt-get install -y wrk)");
   const workDir = mkdtempSync(join(tmpdir(), "haven-bench-cluster-"));
@@ -227,9 +294,16 @@ async function main(): Promise<Record<string, unknown>> {
     // Nothing is picked up in this bench, so every accepted forward is still in the stream: a new owner replays its
     // partitions' share of that backlog before serving (part of the failover time).
     const backlog = steady.accepted + partitioned.accepted;
+    // Every lease write (create, renewal, release) as it happens: the victim's last renewal per partition (its key
+    // expires LEASE_TTL_MS later) and the first write by a survivor (the acquisition).
+    const timeline = new LeaseTimeline(victimParts, victim.id);
+    const timelineNc = await connect({ servers: nats!.urls });
+    timeline.watch(timelineNc);
     const background = loadRound(survivors, files, Math.min(opts.durationSeconds, 8), workDir);
     await until("background load running on the survivors", 10_000, async () => (await acceptedOn(survivors)) >= acceptedBefore + 500);
     const killAtMs = performance.now();
+    const killWallMs = Date.now(); // node log lines carry wall-clock times
+    timeline.killAtMs = killAtMs;
     await victim.proc.kill("SIGKILL");
     // Milestones on the way (first seen by polling): where the failover time goes. Leases are read from the KV
     // stream itself (a node reports a partition in /cluster/status only once it rebuilt it and serves it).
@@ -241,25 +315,63 @@ async function main(): Promise<Record<string, unknown>> {
       const m = await leaseJsm.streams.getMessage("KV_haven_leases", { last_by_subj: `$KV.haven_leases.${leaseKey(p)}` }).catch(() => null);
       return m === null || m.data.length === 0 ? null : (decodeLease(m.data, m.seq)?.nodeId ?? null);
     };
-    await until("victim's partitions served by survivors", FAILOVER_TIMEOUT_MS, async () => {
-      const s = await Promise.all(survivors.map(status));
-      const sinceKill = (performance.now() - killAtMs) / 1000;
-      if (Number.isNaN(deadSeconds) && s.every((x) => !x.live.includes(victim.id))) deadSeconds = sinceKill;
-      if (Number.isNaN(heldSeconds)) {
-        const holders = await Promise.all(victimParts.map(leaseHolder));
-        if (holders.every((h) => h !== null && h !== victim.id)) heldSeconds = (performance.now() - killAtMs) / 1000;
+    // Three independent pollers from the kill on, so a slow answer to one (a status call on a loaded node, up to
+    // its 2 s timeout) delays no other milestone: the read of a victim mailbox (the failover figure; the node
+    // routes it to the partition's owner and retries until that one serves), the leases, and each node's status.
+    let readSeconds = NaN;
+    const reading = until("a read of a victim mailbox succeeds", FAILOVER_TIMEOUT_MS, async () => (await probe.ask(BT.statusRequest, {})).type === BT.status).then(() => {
+      readSeconds = (performance.now() - killAtMs) / 1000;
+    });
+    const holding = until("victim's leases held by survivors", FAILOVER_TIMEOUT_MS, async () => {
+      const holders = await Promise.all(victimParts.map(leaseHolder));
+      return holders.every((h) => h !== null && h !== victim.id);
+    }).then(() => {
+      heldSeconds = (performance.now() - killAtMs) / 1000;
+    });
+    const lastStatus = new Map<string, StatusJson>();
+    let polling = true;
+    // One sequential poller per node (at most one status call in flight each); the check below reads their latest.
+    const pollers = survivors.map(async (n) => {
+      while (polling) {
+        const st = await status(n).catch(() => null);
+        if (st !== null) lastStatus.set(n.id, st);
+        await Bun.sleep(20);
       }
+    });
+    await until("victim's partitions served by survivors", FAILOVER_TIMEOUT_MS, async () => {
+      const s = [...lastStatus.values()];
+      if (Number.isNaN(deadSeconds) && s.length === survivors.length && s.every((x) => !x.live.includes(victim.id))) deadSeconds = (performance.now() - killAtMs) / 1000;
       const served = new Set(s.flatMap((x) => x.owned.filter((o) => o.serving).map((o) => o.partition)));
+      for (const p of served) timeline.served(p);
       return victimParts.every((p) => served.has(p));
     });
     const servedSeconds = (performance.now() - killAtMs) / 1000;
+    polling = false;
+    await Promise.all([reading, holding, ...pollers]);
     await leaseNc.close();
-    await until("a read of a victim mailbox succeeds", FAILOVER_TIMEOUT_MS, async () => (await probe.ask(BT.statusRequest, {})).type === BT.status);
-    const readSeconds = (performance.now() - killAtMs) / 1000;
     const during = summarise((await background).perNode);
     log(`failover after kill -9 of ${victim.id} (${victimParts.length} partitions, stream backlog ~${fmtInt(backlog)} unconfirmed forwards, timings ${JSON.stringify(TIMINGS)}):`);
     log(`    declared dead by both survivors after ${round(deadSeconds, 2)} s, all its partitions' leases held by survivors after ${round(heldSeconds, 2)} s (then rebuilt from the stream)`);
     log(`    served elsewhere after ${round(servedSeconds, 2)} s, first successful read of its mailbox after ${round(readSeconds, 2)} s`);
+    await timelineNc.close();
+    const tl = timeline.summary(Number(TIMINGS.LEASE_TTL_MS));
+    log(`    per partition (s after kill, min/median/max): victim's key expires ${tl.expires_s.join("/")}, acquired ${tl.acquired_s.join("/")}, served ${tl.served_s.join("/")}`);
+    log(`    acquired after expiry ${tl.acquire_after_expiry_s.join("/")} s, rebuild (acquired -> served, polled) ${tl.rebuild_s.join("/")} s`);
+    log(`    lease writes of its partitions seen: ${JSON.stringify(timeline.writesByHolder)}`);
+    // The survivors' warnings during the failover (levels >= warn only; never message contents): stalls, retries.
+    for (const n of survivors) {
+      const lines = n.proc.output().split("\n").filter((l) => /"level":(40|50|60)/.test(l));
+      const byMsg = new Map<string, number>();
+      for (const l of lines) {
+        const msg = /"msg":"([^"]*)"/.exec(l)?.[1] ?? "?";
+        byMsg.set(msg, (byMsg.get(msg) ?? 0) + 1);
+      }
+      log(`    ${n.id} warnings: ${JSON.stringify(Object.fromEntries(byMsg))}`);
+      for (const l of lines.filter((x) => /slow partition rebuild|replica failed|rebuild failed|lease error/.test(x))) {
+        const atS = round((Number(/"time":(\d+)/.exec(l)?.[1] ?? NaN) - killWallMs) / 1000, 2);
+        log(`      ${atS} s after kill: ${l.replace(/^.*?"(partition|err|context)"/, '"$1"').slice(0, 300)}`);
+      }
+    }
     printFigures("    survivors' load across the failover", during);
 
     const goal = { forwardsPerSec: 10_000, p99Ms: 50, failoverS: 3 };
@@ -276,7 +388,7 @@ async function main(): Promise<Record<string, unknown>> {
       steady,
       node_cpu_us_per_request: round(cpuUsPerForward),
       partitioned: { ...partitioned, outbox_at_heal: outboxAtHeal, relay_s: round(relaySeconds, 2), resettle_s: round(rejoinSeconds, 2) },
-      failover: { victim_partitions: victimParts.length, stream_backlog: backlog, dead_s: round(deadSeconds, 2), leases_held_s: round(heldSeconds, 2), served_elsewhere_s: round(servedSeconds, 2), first_read_ok_s: round(readSeconds, 2), survivors_load: during },
+      failover: { victim_partitions: victimParts.length, stream_backlog: backlog, dead_s: round(deadSeconds, 2), leases_held_s: round(heldSeconds, 2), served_elsewhere_s: round(servedSeconds, 2), first_read_ok_s: round(readSeconds, 2), timeline: tl, partitions: timeline.partitions(), survivors_load: during },
       goal: { ...goal, met },
     };
   } finally {

@@ -24,6 +24,8 @@ const CONFIRM_CHUNK = 500;
 const MARKER_MAX_AGE_MS = 300_000;
 /** Bound on how long close() waits for the consumer to stop (onLost must finish within the lease safety margin). */
 const CLOSE_WAIT_MS = 200;
+/** A rebuild slower than this is logged with its phases (failover time is mostly rebuild time). */
+const SLOW_REBUILD_MS = 1000;
 
 export interface PartitionHostOptions {
   partition: number;
@@ -64,6 +66,8 @@ export class PartitionHost {
   readonly #path: string;
   /** Stored message id -> where it came from in the stream; rebuilt with the cache. */
   readonly #applied = new Map<string, Applied>();
+  /** Mailboxes written during the rebuild: their usage is announced once, when the host is caught up. */
+  readonly #rebuiltMailboxes = new Set<string>();
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -87,16 +91,38 @@ export class PartitionHost {
 
   /** Rebuilds the partition from the stream; resolves once caught up (then `serving` follows the lease). */
   static async open(o: PartitionHostOptions): Promise<PartitionHost> {
+    const startedMs = o.clock.monotonicMs();
     const path = join(o.dir, `p-${o.partition}.sqlite`);
     await removeDbFiles(path); // a cache from an earlier ownership may be stale: always rebuild
     const host = new PartitionHost(o, path);
+    const cacheOpenedMs = o.clock.monotonicMs();
+    let consumerOpenedMs = cacheOpenedMs;
     try {
       await host.#replica.open(o.partition, o.epoch, { apply: (rec, seq) => host.#apply(rec, seq) });
+      consumerOpenedMs = o.clock.monotonicMs();
       await host.#replica.whenCaughtUp();
     } catch (e) {
       await host.close();
       throw e;
     }
+    const doneMs = o.clock.monotonicMs();
+    if (doneMs - startedMs >= SLOW_REBUILD_MS) {
+      const r = host.#replica.status();
+      o.logger.warn(
+        {
+          partition: o.partition,
+          totalMs: Math.round(doneMs - startedMs),
+          cacheMs: Math.round(cacheOpenedMs - startedMs),
+          consumerMs: Math.round(consumerOpenedMs - cacheOpenedMs),
+          replayMs: Math.round(doneMs - consumerOpenedMs),
+          records: r.applied,
+          consumerRestarts: r.consumerRestarts,
+        },
+        "cluster: slow partition rebuild",
+      );
+    }
+    for (const mailbox of host.#rebuiltMailboxes) o.onUsageChanged?.(mailbox);
+    host.#rebuiltMailboxes.clear();
     return host;
   }
 
@@ -231,23 +257,39 @@ export class PartitionHost {
     if (!this.serving) throw new ClusterError(ClusterErrorCode.NotOwner, `partition ${this.partition} is not served here`);
   }
 
-  /** The replica sink: idempotent, in stream order per mailbox (the actor serialises each mailbox). */
+  /**
+   * The replica sink: idempotent, in stream order (the replica issues applies in stream order; both paths below
+   * end in the driver's FIFO group committer).
+   *
+   * Rebuild (not caught up yet): straight into the driver, not through the mailbox actor. The actor serialises a
+   * mailbox's operations, one storage commit after another, so a partition with one busy mailbox was rebuilt at
+   * one record per event-loop turn (seconds for a few thousand records on a loaded node). Issued without waiting,
+   * the records share group commits (up to the driver's batch size per transaction). Safe because nothing else
+   * touches the cache before it is caught up: `serving` is false (list/stats/remove/subscribe refuse), so no actor
+   * and no live listener exists yet, and the replica declares catch-up only after every rebuild apply settled, so
+   * the first apply through the actor is ordered after all of them.
+   */
   async #apply(rec: MailRecord, seq: number): Promise<void> {
     if (this.#closed) throw new ClusterError(ClusterErrorCode.Closed, "partition host closed");
     let id = rec.id;
+    const req = {
+      id: rec.id,
+      mailbox: rec.mailbox,
+      recipientDid: rec.recipientDid,
+      payload: rec.payload,
+      receivedAtMs: rec.receivedAtMs,
+      expiresAtMs: rec.expiresAtMs,
+      dedupKey: rec.dedupId,
+    };
     try {
-      const { result } = await this.#actor.deliver({
-        id: rec.id,
-        mailbox: rec.mailbox,
-        recipientDid: rec.recipientDid,
-        payload: rec.payload,
-        receivedAtMs: rec.receivedAtMs,
-        expiresAtMs: rec.expiresAtMs,
-        dedupKey: rec.dedupId,
-      });
+      const rebuilding = !this.#replica.caughtUp;
+      const result = rebuilding ? await this.#driver.messages.enqueue(req, APPLY_QUOTA) : (await this.#actor.deliver(req)).result;
       if (result.status === "quota_exceeded") throw new Error("invariant: apply quota is unbounded");
       id = result.id; // a duplicate maps onto the stored copy, so confirming it confirms this seq too
-      if (result.status === "stored") this.#o.onUsageChanged?.(rec.mailbox);
+      if (result.status === "stored") {
+        if (rebuilding) this.#rebuiltMailboxes.add(rec.mailbox);
+        else this.#o.onUsageChanged?.(rec.mailbox);
+      }
     } catch (e) {
       // Same id already stored for another message: cannot happen with random ids; keep the seq tracked anyway.
       if (!(isStorageError(e) && e.code === StorageErrorCode.Conflict)) throw e;

@@ -78,7 +78,7 @@ export const CONFIG_VARS = {
     default: 100 * MiB,
   }),
   MEMORY_SOFT_LIMIT_BYTES: byteSize({
-    doc: "Resident memory above which the node runs a full garbage collection once its heap grew by a quarter since the last one (at most once a second): Bun's heap otherwise grows lazily with garbage.",
+    doc: "Resident memory above which the node runs a full garbage collection once its heap grew by a quarter or its RSS by 16 MiB since the last one (at most every 250 ms, and at most 10% of the time): Bun's heap otherwise grows lazily with garbage.",
     min: 32 * MiB,
     max: 1024 * GiB,
     default: 128 * MiB,
@@ -178,21 +178,21 @@ export const CONFIG_VARS = {
     doc: "Cluster mode: a member silent this long is suspected and probed; at least 2 x HEARTBEAT_INTERVAL_MS.",
     min: 20,
     max: 600_000,
-    default: 1000,
+    default: 750,
     unit: "ms",
   }),
   DEAD_AFTER_MS: integer({
     doc: "Cluster mode: a member silent this long is dead and its partitions move; more than SUSPECT_AFTER_MS.",
     min: 30,
     max: 3_600_000,
-    default: 2000,
+    default: 1500,
     unit: "ms",
   }),
   LEASE_TTL_MS: integer({
     doc: "Cluster mode: partition lease length (KV bucket TTL); a node stops serving 500 ms before its lease can expire.",
     min: 1000,
     max: 600_000,
-    default: 3000,
+    default: 2000,
     unit: "ms",
   }),
   CLUSTER_REQUEST_TIMEOUT_MS: integer({

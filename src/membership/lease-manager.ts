@@ -152,9 +152,14 @@ export class LeaseManager {
   async #acquire(p: number): Promise<void> {
     const { clock, store, leaseTtlMs, safetyMarginMs, opTimeoutMs, nodeId } = this.#o;
     this.#busy.add(p);
-    const sentAtMs = clock.monotonicMs();
+    let sentAtMs = clock.monotonicMs();
     let revision: number;
     try {
+      // A cheap read first: while the old holder's key is live (the usual case after a ring change, until it
+      // expires) a create would only conflict, and on the NATS store creates are serialised stream-level CAS
+      // writes that would queue this node's other acquisitions behind the doomed ones.
+      if ((await store.get(leaseKey(p), opTimeoutMs)) !== null) return;
+      sentAtMs = clock.monotonicMs(); // the fence counts from the create, not from the read
       revision = await store.create(leaseKey(p), encodeLease({ nodeId, epoch: 0 }), opTimeoutMs);
     } catch (err) {
       if (!(err instanceof LeaseConflictError) && !(err instanceof LeaseTimeoutError)) this.#o.onError(err, `acquire p${p}`);
@@ -221,7 +226,9 @@ export class LeaseManager {
     const sentAtMs = clock.monotonicMs();
     let revision: number;
     try {
-      revision = await store.update(leaseKey(p), encodeLease({ nodeId, epoch: lease.epoch }), lease.revision, opTimeoutMs);
+      const value = encodeLease({ nodeId, epoch: lease.epoch });
+      // renew: we wrote lease.revision ourselves and have one renewal in flight, the store's cheaper path's premise.
+      revision = await (store.renew ? store.renew(leaseKey(p), value, lease.revision, opTimeoutMs) : store.update(leaseKey(p), value, lease.revision, opTimeoutMs));
     } catch (err) {
       lease.renewing = false;
       this.stats.renewFailures++;

@@ -21,7 +21,7 @@ export interface LeaseManagerOptions {
   safetyMarginMs?: number;
   /** Default leaseTtlMs / 4. */
   renewIntervalMs?: number;
-  /** Retry period for partitions we should own but could not acquire yet. Default 250. */
+  /** Retry period for partitions we should own but could not acquire yet (each retry is one read while the key is held). Default 100. */
   acquireRetryMs?: number;
   /** Per store call. Default min(renewIntervalMs, 1000). */
   opTimeoutMs?: number;
@@ -57,7 +57,7 @@ export function resolveLeaseOptions(o: LeaseManagerOptions): ResolvedLeaseOption
     leaseTtlMs,
     safetyMarginMs,
     renewIntervalMs,
-    acquireRetryMs: bounded("acquireRetryMs", o.acquireRetryMs ?? 250, 1, 60_000),
+    acquireRetryMs: bounded("acquireRetryMs", o.acquireRetryMs ?? 100, 1, 60_000),
     opTimeoutMs: bounded("opTimeoutMs", o.opTimeoutMs ?? Math.min(renewIntervalMs, 1000), 1, leaseTtlMs),
     onGained: o.onGained,
     onLost: o.onLost,

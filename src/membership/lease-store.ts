@@ -28,6 +28,13 @@ export interface LeaseStore {
   create(key: string, value: Uint8Array, timeoutMs: number): Promise<number>;
   /** Writes `value` only if the key's current revision is `revision`; else LeaseConflictError. */
   update(key: string, value: Uint8Array, revision: number, timeoutMs: number): Promise<number>;
+  /**
+   * Optional, for the holder's renewals only: like update, but valid only when `revision` was written by this very
+   * caller and the caller never has two writes of the key in flight. Then no other writer can expect `revision`
+   * (revisions are unique per write), which lets a store use a cheaper check than a general CAS. Without it,
+   * LeaseManager renews with update.
+   */
+  renew?(key: string, value: Uint8Array, revision: number, timeoutMs: number): Promise<number>;
   /** Deletes only if the key's current revision is `revision`; else LeaseConflictError. */
   delete(key: string, revision: number, timeoutMs: number): Promise<void>;
   /** Current value and revision, or null when absent, expired or deleted. */
@@ -123,6 +130,25 @@ export class NatsLeaseStore implements LeaseStore {
   update(key: string, value: Uint8Array, revision: number, timeoutMs: number): Promise<number> {
     if (!Number.isSafeInteger(revision) || revision < 1) return Promise.reject(new RangeError("update needs the revision to replace"));
     return this.#guard(this.cas.put(key, value, revision, timeoutMs), timeoutMs);
+  }
+
+  /**
+   * The holder's renewal: one publish with the per-key expectation (Nats-Expected-Last-Subject-Sequence), not the
+   * stream-level CAS. Why that is safe on servers before 2.9.21 (nats-io/nats-server#4320: concurrent writers that
+   * expect the *same* revision of a key can all win on a clustered stream): only the holder ever expects its own
+   * revision `revision`, and LeaseManager keeps one renewal per lease in flight. Every other write either expects
+   * something else or is a stream-level CAS: a create is attempted only once the key has no live value (the server
+   * then refuses this renewal, the key no longer being at `revision`), and a create racing a renewal still in flight
+   * fails its stream-level expectation, which counts writes in flight. A stale renewal (key expired, deleted or
+   * taken) is refused like any other CAS: LeaseConflictError.
+   *
+   * Why it matters: stream-level CAS writes are serialised per node and cost three requests each, and any other
+   * key's write in between forces a retry; a node renewing dozens of partitions every few hundred ms under load
+   * queued its renewals and its acquisitions behind each other for seconds (failover took seconds longer).
+   */
+  renew(key: string, value: Uint8Array, revision: number, timeoutMs: number): Promise<number> {
+    if (!Number.isSafeInteger(revision) || revision < 1) return Promise.reject(new RangeError("renew needs the revision to replace"));
+    return this.#guard(this.kv.put(key, value, { previousSeq: revision }), timeoutMs);
   }
 
   async delete(key: string, revision: number, timeoutMs: number): Promise<void> {

@@ -39,9 +39,9 @@ describe("defaults", () => {
         partitions: 64,
         replicas: 3,
         heartbeatIntervalMs: 250,
-        suspectAfterMs: 1000,
-        deadAfterMs: 2000,
-        leaseTtlMs: 3000,
+        suspectAfterMs: 750,
+        deadAfterMs: 1500,
+        leaseTtlMs: 2000,
         requestTimeoutMs: 2000,
       },
       delivery: {
