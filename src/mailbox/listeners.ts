@@ -23,6 +23,8 @@ interface Subscription {
   readonly onClosed: ((reason: ListenerCloseReason) => void) | undefined;
   inFlight: number;
   closed: boolean;
+  /** Position in subscription order (see `watermark`). */
+  readonly seq: number;
 }
 
 /**
@@ -34,6 +36,7 @@ interface Subscription {
  */
 export class ListenerSet {
   readonly #subs = new Set<Subscription>();
+  #added = 0;
 
   constructor(
     readonly maxListeners: number,
@@ -46,15 +49,24 @@ export class ListenerSet {
 
   /** Caller checks `size < maxListeners` first (to raise a typed error). Returns the unsubscribe function. */
   add(listener: LiveListener, opts: SubscribeOptions): () => void {
-    const sub: Subscription = { listener, onClosed: opts.onClosed, inFlight: 0, closed: false };
+    const sub: Subscription = { listener, onClosed: opts.onClosed, inFlight: 0, closed: false, seq: ++this.#added };
     this.#subs.add(sub);
     return () => this.#close(sub, "unsubscribed");
   }
 
-  /** Returns how many listeners the message was handed to. */
-  notify(msg: StoredMessage): number {
+  /**
+   * The newest subscription so far. A write queued now and made durable later is handed only to the listeners up to
+   * this mark: one that subscribed in between fetches stored messages itself, and would otherwise get it twice.
+   */
+  watermark(): number {
+    return this.#added;
+  }
+
+  /** Returns how many listeners the message was handed to (those subscribed up to `upToSeq`, default all). */
+  notify(msg: StoredMessage, upToSeq: number = Number.POSITIVE_INFINITY): number {
     let handed = 0;
     for (const sub of this.#subs) {
+      if (sub.seq > upToSeq) continue;
       if (sub.inFlight >= this.maxInFlight) {
         this.#close(sub, "slow");
         continue;

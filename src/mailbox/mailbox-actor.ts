@@ -33,6 +33,11 @@ export interface MailboxState {
   readonly driver: StorageDriver;
   readonly quota: Quota;
   readonly listeners: ListenerSet;
+  /**
+   * The newest queued write (pipelined deliver); settles once durable. Every other operation waits for it first, so
+   * reads, removals and subscriptions still see the mailbox as if each deliver had finished before the next turn.
+   */
+  lastWrite: Promise<unknown>;
 }
 
 export interface DeliverResult {
@@ -79,6 +84,7 @@ export class MailboxActor implements MailboxPort {
           driver,
           quota: (quotaFor ? await quotaFor(mailbox) : undefined) ?? defaultQuota,
           listeners: new ListenerSet(maxListeners, maxInFlight),
+          lastWrite: Promise.resolve(),
         }),
         keepAlive: (s) => s.listeners.size > 0,
         onPassivate: (s) => s.listeners.closeAll("stopped"),
@@ -89,37 +95,48 @@ export class MailboxActor implements MailboxPort {
     );
   }
 
-  /** Stores `req` (with the mailbox's quota) and, if newly stored, hands it to the live listeners. */
-  deliver(req: EnqueueRequest): Promise<DeliverResult> {
+  /**
+   * Stores `req` (with the mailbox's quota) and, if newly stored, hands it to the live listeners.
+   *
+   * Pipelined: the actor's turn ends once the write is queued, not once it is durable. The driver applies writes in
+   * call order and decides quota and duplicates inside the write, so the mailbox's order is kept while the next
+   * forward to the same mailbox joins the same group commit instead of waiting a whole commit and fsync behind this
+   * one (which capped a busy mailbox at one forward per fsync). Listeners are told after the write is durable,
+   * still in call order: the driver settles writes in the order it applied them.
+   */
+  async deliver(req: EnqueueRequest): Promise<DeliverResult> {
     const mailbox = req?.mailbox;
-    return this.#ask(mailbox, async (s) => {
-      const result = await s.driver.messages.enqueue(req, s.quota);
-      if (result.status !== "stored" || s.listeners.size === 0) return { result, notified: 0 };
-      const msg: StoredMessage = {
-        id: result.id,
-        mailbox: req.mailbox,
-        recipientDid: req.recipientDid,
-        payload: req.payload, // shared by all listeners: they must not mutate it
-        sizeBytes: req.payload.byteLength,
-        receivedAtMs: req.receivedAtMs,
-        expiresAtMs: req.expiresAtMs,
-      };
-      return { result, notified: s.listeners.notify(msg) };
+    const { written, s, upToSeq } = await this.#ask(mailbox, (state) => {
+      const w = state.driver.messages.enqueue(req, state.quota);
+      state.lastWrite = w.catch(() => {}); // also keeps a rejection observed until the await below
+      return { written: w, s: state, upToSeq: state.listeners.watermark() };
     });
+    const result = await written;
+    if (result.status !== "stored" || s.listeners.size === 0) return { result, notified: 0 };
+    const msg: StoredMessage = {
+      id: result.id,
+      mailbox: req.mailbox,
+      recipientDid: req.recipientDid,
+      payload: req.payload, // shared by all listeners: they must not mutate it
+      sizeBytes: req.payload.byteLength,
+      receivedAtMs: req.receivedAtMs,
+      expiresAtMs: req.expiresAtMs,
+    };
+    return { result, notified: s.listeners.notify(msg, upToSeq) };
   }
 
   /** Oldest first; `limit` is bounded by the driver. */
   list(mailbox: string, opts: { limit: number; recipientDid?: string }): Promise<StoredMessage[]> {
-    return this.#ask(mailbox, (s) => s.driver.messages.list(mailbox, opts));
+    return this.#askAfterWrites(mailbox, (s) => s.driver.messages.list(mailbox, opts));
   }
 
   stats(mailbox: string, recipientDid?: string): Promise<MailboxStats> {
-    return this.#ask(mailbox, (s) => s.driver.messages.stats(mailbox, recipientDid));
+    return this.#askAfterWrites(mailbox, (s) => s.driver.messages.stats(mailbox, recipientDid));
   }
 
   /** Removes messages of this mailbox only (messages-received); returns how many were removed. */
   remove(mailbox: string, ids: readonly string[]): Promise<number> {
-    return this.#ask(mailbox, (s) => s.driver.messages.remove(mailbox, ids));
+    return this.#askAfterWrites(mailbox, (s) => s.driver.messages.remove(mailbox, ids));
   }
 
   /**
@@ -158,6 +175,14 @@ export class MailboxActor implements MailboxPort {
   /** Stops all actors (see ActorSystem.stop); live listeners are closed with reason "stopped". */
   stop(opts?: { drain?: boolean }): Promise<void> {
     return this.#system.stop(opts);
+  }
+
+  /** Like #ask, once the mailbox's queued writes are durable (see MailboxState.lastWrite). */
+  #askAfterWrites<R>(mailbox: unknown, op: (s: MailboxState) => R | Promise<R>): Promise<R> {
+    return this.#ask(mailbox, async (s) => {
+      await s.lastWrite;
+      return op(s);
+    });
   }
 
   #ask<R>(mailbox: unknown, op: (s: MailboxState) => R | Promise<R>): Promise<R> {
