@@ -212,12 +212,24 @@ async function benchRss(): Promise<Record<string, unknown>> {
     const parties = await enrolAll(world, opts.rssMailboxes);
     log(`rss: enrolled in ${round((performance.now() - t0) / 1000)} s; queueing ${fmtInt(opts.rssMessages)} messages...`);
     const CHUNK = 2000;
-    for (let start = 0; start < opts.rssMessages; start += CHUNK) {
-      const bodies: string[] = [];
-      for (let i = start; i < Math.min(opts.rssMessages, start + CHUNK); i++) bodies.push(await world.forwardFor(parties[i % parties.length]!.did, `rss ${i}`));
-      await postAll(node.url, bodies, opts.clientConcurrency);
+    // RSS through the load every 200 ms: the reading at its end lands anywhere in a GC / allocator cycle.
+    const during: number[] = [];
+    const sampler = setInterval(() => during.push(rssOf(node.pid).rssMb), 200);
+    try {
+      for (let start = 0; start < opts.rssMessages; start += CHUNK) {
+        const bodies: string[] = [];
+        for (let i = start; i < Math.min(opts.rssMessages, start + CHUNK); i++) bodies.push(await world.forwardFor(parties[i % parties.length]!.did, `rss ${i}`));
+        await postAll(node.url, bodies, opts.clientConcurrency);
+      }
+    } finally {
+      clearInterval(sampler);
     }
     const loaded = rssOf(node.pid);
+    const sorted = during.sort((a, b) => a - b);
+    const burst = {
+      meanMb: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length),
+      p90Mb: sorted[Math.min(sorted.length - 1, Math.floor(0.9 * sorted.length))] ?? NaN,
+    };
     // Spot check that the messages really are queued (a sample of mailboxes, not all 10k).
     const sample = parties.slice(0, 20);
     const perMailbox = Math.floor(opts.rssMessages / parties.length);
@@ -226,6 +238,7 @@ async function benchRss(): Promise<Record<string, unknown>> {
       if (n < perMailbox) throw new Error(`mailbox holds ${n}, expected at least ${perMailbox}`);
     }
     log(`rss: ${fmtInt(opts.rssMessages)} queued across ${fmtInt(parties.length)} mailboxes, right after the load: node RSS ${round(loaded.rssMb)} MiB (peak ${round(loaded.peakRssMb)} MiB; idle before ${round(idle.rssMb)} MiB)`);
+    log(`rss: during the load (${sorted.length} readings, 200 ms apart): mean ${round(burst.meanMb)} MiB, p90 ${round(burst.p90Mb)} MiB`);
     // The same node holding the same 100k messages once the load's garbage is collected: what the queued messages
     // themselves cost (they live in SQLite, not in memory). Nothing is sent meanwhile; the memory governor runs.
     await Bun.sleep(opts.rssSettleSeconds * 1000);
@@ -236,6 +249,8 @@ async function benchRss(): Promise<Record<string, unknown>> {
       queued: opts.rssMessages,
       rss_mb: round(loaded.rssMb),
       peak_rss_mb: round(loaded.peakRssMb),
+      load_mean_rss_mb: round(burst.meanMb),
+      load_p90_rss_mb: round(burst.p90Mb),
       idle_rss_mb: round(idle.rssMb),
       settled_rss_mb: round(settled.rssMb),
       settle_s: opts.rssSettleSeconds,

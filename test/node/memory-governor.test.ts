@@ -70,11 +70,78 @@ describe("MemoryGovernor", () => {
     expect(collected).toBe(2);
   });
 
+  test("above the limit, collects when RSS grew by rssGrowthBytes though the heap figures did not", () => {
+    const clock = new ManualClock();
+    let rss = 200;
+    let collected = 0;
+    const g = new MemoryGovernor({
+      clock,
+      softLimitBytes: 150,
+      minGapMs: 0,
+      heapGrowthRatio: 0.25,
+      rssGrowthBytes: 50,
+      sample: () => ({ rssBytes: rss, heapBytes: 100 }), // heap flat: the burst's garbage shows in RSS first
+      collect: () => {
+        collected++;
+        rss = 180; // what the collection leaves resident
+      },
+    });
+    expect(g.check()).toBe(true); // the first collection: nothing to compare with yet
+    rss = 230; // exactly rssGrowthBytes over what the last one left: not yet
+    expect(g.check()).toBe(false);
+    rss = 231;
+    expect(g.check()).toBe(true);
+    expect(collected).toBe(2);
+    // rssGrowthBytes 0 turns the RSS trigger off: only heap growth counts.
+    let heap = 100;
+    const heapOnly = new MemoryGovernor({
+      clock,
+      softLimitBytes: 150,
+      minGapMs: 0,
+      heapGrowthRatio: 0.25,
+      rssGrowthBytes: 0,
+      sample: () => ({ rssBytes: rss, heapBytes: heap }),
+      collect: () => {},
+    });
+    expect(heapOnly.check()).toBe(true);
+    rss = 10_000;
+    expect(heapOnly.check()).toBe(false);
+    heap = 126;
+    expect(heapOnly.check()).toBe(true);
+  });
+
+  test("a long collection defers the next one by pause / maxPauseFraction (the pause budget)", () => {
+    const clock = new ManualClock();
+    let collected = 0;
+    let samples = 0;
+    const g = new MemoryGovernor({
+      clock,
+      softLimitBytes: 150,
+      minGapMs: 100,
+      maxPauseFraction: 0.1,
+      rssGrowthBytes: 0,
+      heapGrowthRatio: 0,
+      sample: () => ({ rssBytes: 500, heapBytes: 100 + ++samples }), // every sample a little growth
+      collect: () => {
+        collected++;
+        clock.advance(40); // a 40 ms pause: the next may come 400 ms after this one started
+      },
+    });
+    expect(g.check()).toBe(true);
+    clock.advance(300); // 340 ms since the start of the last collection
+    expect(g.check()).toBe(false);
+    clock.advance(60); // 400 ms
+    expect(g.check()).toBe(true);
+    expect(collected).toBe(2);
+  });
+
   test("rejects out-of-range options", () => {
     const clock = new ManualClock();
     expect(() => new MemoryGovernor({ clock, softLimitBytes: 1, checkIntervalMs: 0 })).toThrow(RangeError);
     expect(() => new MemoryGovernor({ clock, softLimitBytes: 1, minGapMs: -1 })).toThrow(RangeError);
     expect(() => new MemoryGovernor({ clock, softLimitBytes: 1, heapGrowthRatio: Number.NaN })).toThrow(RangeError);
+    expect(() => new MemoryGovernor({ clock, softLimitBytes: 1, maxPauseFraction: 0 })).toThrow(RangeError);
+    expect(() => new MemoryGovernor({ clock, softLimitBytes: 1, rssGrowthBytes: -1 })).toThrow(RangeError);
   });
 
   test("reports each forced collection's duration (Bun emits no GC events of its own)", async () => {
