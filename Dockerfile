@@ -12,7 +12,9 @@ RUN bun install --frozen-lockfile --production
 # --- runtime: sources + production node_modules; no dev tooling, tests, scripts or docs.
 FROM oven/bun:${BUN_VERSION}-slim AS runtime
 WORKDIR /app
+# BUN_JSC_forceRAMSize: the garbage collector's idea of the machine's RAM (src/runtime/launch-env.ts says why).
 ENV NODE_ENV=production \
+    BUN_JSC_forceRAMSize=536870912 \
     HOST=0.0.0.0 \
     PORT=3000 \
     DATA_DIR=/data

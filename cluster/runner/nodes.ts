@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { natsUrls } from "./nats.ts";
 import { fetchJson, info, pollUntil, portFree } from "./progress.ts";
 import { REPO_ROOT, markSpawned, pidAlive, saveState, signalIfAlive, type ClusterState, type HavenNodeState } from "./state.ts";
+import { LAUNCH_ENV } from "../../src/runtime/launch-env.ts";
 
 export const MAX_NODES = 32;
 const PID_MARKER = "src/main.ts";
@@ -34,7 +35,7 @@ function spawnNode(state: ClusterState, n: HavenNodeState): void {
   if (!portFree(n.port)) throw new Error(`port ${n.port} for ${n.id} is in use by another process (choose another --base-port)`);
   mkdirSync(n.dataDir, { recursive: true });
   mkdirSync(join(state.dir, "logs"), { recursive: true });
-  const env: Record<string, string> = { ...(process.env as Record<string, string>) };
+  const env: Record<string, string> = { ...LAUNCH_ENV, ...(process.env as Record<string, string>) };
   Object.assign(env, {
     NATS_URL: natsUrls(state),
     NODE_ID: n.id,

@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { LAUNCH_ENV } from "../../src/runtime/launch-env.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "../..");
 const DEFAULT_START_TIMEOUT_MS = 20_000;
@@ -147,6 +148,7 @@ class ChildNode implements NodeProcess {
     const inherited: Record<string, string> = { ...(process.env as Record<string, string>) };
     for (const name of INHERIT_NEVER) delete inherited[name];
     const env: Record<string, string> = {
+      ...LAUNCH_ENV,
       ...inherited,
       LOG_LEVEL: this.opts.logLevel ?? "warn",
       PUBLIC_URL: this.url,
