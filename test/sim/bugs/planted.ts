@@ -34,12 +34,20 @@ if (bugs.has("keep-confirmed")) {
 }
 
 if (bugs.has("steal-leases")) {
+  const get = NatsLeaseStore.prototype.get;
   const create = NatsLeaseStore.prototype.create;
+  // The lease manager reads a key before it creates it and skips held ones: the bug's read says every key is free...
+  NatsLeaseStore.prototype.get = async function (): Promise<null> {
+    return null;
+  };
+  // ...its create overwrites a held key instead of failing...
   NatsLeaseStore.prototype.create = async function (this: NatsLeaseStore, key: string, value: Uint8Array, timeoutMs: number): Promise<number> {
-    const current = await this.get(key, timeoutMs).catch(() => null);
+    const current = await get.call(this, key, timeoutMs).catch(() => null);
     if (current !== null) return this.update(key, value, current.revision, timeoutMs); // the bug: take it over
     return create.call(this, key, value, timeoutMs);
   };
+  // ...and batched creates, where the store has them, go through that create one by one.
+  Object.defineProperty(NatsLeaseStore.prototype, "createMany", { value: undefined, configurable: true, writable: true });
 }
 
 if (bugs.has("keep-desired")) {
