@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { partitionOf } from "../src/cluster/partition.ts";
+import { PartitionRing } from "../src/cluster/ring.ts";
 import { decodeLease, leaseKey } from "../src/membership/lease-store.ts";
 import { loadOrCreateIdentityFile } from "../src/didcomm/identity/index.ts";
 import { FaultProxy } from "../test/support/fault-proxy.ts";
@@ -35,7 +36,7 @@ const PUBLIC_URL = "http://haven.bench.test";
  */
 const TIMINGS = process.argv.includes("--fast")
   ? { HEARTBEAT_INTERVAL_MS: "100", SUSPECT_AFTER_MS: "400", DEAD_AFTER_MS: "800", LEASE_TTL_MS: "1500" }
-  : { HEARTBEAT_INTERVAL_MS: "250", SUSPECT_AFTER_MS: "750", DEAD_AFTER_MS: "1500", LEASE_TTL_MS: "2000" };
+  : { HEARTBEAT_INTERVAL_MS: "250", SUSPECT_AFTER_MS: "750", DEAD_AFTER_MS: "1500", LEASE_TTL_MS: "1500" };
 const NODE_ENV = { RATE_LIMIT_PER_CONNECTION: "100000", MAILBOX_MAX_MESSAGES: "10000000", MAILBOX_MAX_BYTES: "1024GiB", LOG_LEVEL: "warn", NATS_REPLICAS: "3" };
 const FAILOVER_TIMEOUT_MS = 30_000;
 const RELAY_TIMEOUT_MS = 60_000;
@@ -52,6 +53,38 @@ interface StatusJson {
   owned: { partition: number; serving: boolean }[];
   outbox: { size: number; degraded: boolean };
   routing: { accepted: number };
+  ownershipEvents: { gained: number; lost: number; fenceOverruns: number };
+}
+
+type OwnershipCounts = Record<string, { gained: number; lost: number; fenceOverruns: number }>;
+
+/** Each node's lease gains/losses so far (counters since it started). */
+async function ownershipCounts(nodes: BenchNode[]): Promise<OwnershipCounts> {
+  const out: OwnershipCounts = {};
+  for (const n of nodes) out[n.id] = { ...(await status(n)).ownershipEvents };
+  return out;
+}
+
+/**
+ * The counters once every handover has been counted: a node counts a loss only after its onLost finished and a
+ * gain once it serves, so right after ownership settles a handover may still be uncounted. Settled means each
+ * partition gained once more than it was lost, across the nodes.
+ */
+async function settledCounts(nodes: BenchNode[]): Promise<OwnershipCounts> {
+  return until("ownership counters settled", 30_000, async () => {
+    const c = await ownershipCounts(nodes);
+    return Object.values(c).reduce((n, x) => n + x.gained - x.lost, 0) === opts.partitions ? c : null;
+  });
+}
+
+/** Gains/losses between two snapshots: a loss outside a failure is a spurious one (a renewal did not land in time). */
+function ownershipDelta(before: OwnershipCounts, after: OwnershipCounts): OwnershipCounts {
+  const out: OwnershipCounts = {};
+  for (const [id, a] of Object.entries(after)) {
+    const b = before[id] ?? { gained: 0, lost: 0, fenceOverruns: 0 };
+    out[id] = { gained: a.gained - b.gained, lost: a.lost - b.lost, fenceOverruns: a.fenceOverruns - b.fenceOverruns };
+  }
+  return out;
 }
 
 async function status(n: BenchNode): Promise<StatusJson> {
@@ -60,16 +93,20 @@ async function status(n: BenchNode): Promise<StatusJson> {
   return (await res.json()) as StatusJson;
 }
 
-/** partition -> node id when `nodes` agree on the live set and each partition is served exactly once; else null. */
+/**
+ * partition -> node id when `nodes` agree on the live set and each partition is served exactly once, by the node
+ * the ring gives it to (not still by its previous holder while the handover is in flight); else null.
+ */
 async function settled(nodes: BenchNode[]): Promise<Map<number, string> | null> {
   const ids = JSON.stringify(nodes.map((n) => n.id).sort());
+  const ring = new PartitionRing(nodes.map((n) => n.id), opts.partitions);
   const owners = new Map<number, string>();
   for (const n of nodes) {
     const s = await status(n).catch(() => null);
     if (s === null || JSON.stringify([...s.live].sort()) !== ids) return null;
     for (const o of s.owned) {
       if (!o.serving) continue;
-      if (owners.has(o.partition)) return null;
+      if (owners.has(o.partition) || ring.ownerOf(o.partition) !== n.id) return null;
       owners.set(o.partition, n.id);
     }
   }
@@ -152,6 +189,8 @@ class LeaseTimeline {
   /** Lease writes of the victim's partitions seen, by writer and before/after the kill. */
   readonly writesByHolder: Record<string, number> = {};
   readonly #acquiredMs = new Map<number, number>();
+  /** Server-side expiry of the victim's keys as read from the stream after the kill (its last write's timestamp + TTL). */
+  readonly #expiresMs = new Map<number, number>();
   readonly #servedMs = new Map<number, number>();
   readonly #parts: Set<number>;
 
@@ -178,14 +217,19 @@ class LeaseTimeline {
     })();
   }
 
+  /** The key of `p` expires at `expiresMs` (performance.now() units). */
+  expires(p: number, expiresMs: number): void {
+    if (this.#parts.has(p)) this.#expiresMs.set(p, expiresMs);
+  }
+
   served(p: number): void {
     if (this.#parts.has(p) && !Number.isNaN(this.killAtMs) && !this.#servedMs.has(p)) this.#servedMs.set(p, performance.now());
   }
 
-  /** Per partition: [partition, victim's writes seen, victim's last write, acquired, served] (s after the kill). */
+  /** Per partition: [partition, victim's writes seen, victim's key expires, acquired, served] (s after the kill). */
   partitions(): (number | null)[][] {
     const since = (ms: number | undefined) => (ms === undefined ? null : round((ms - this.killAtMs) / 1000, 2));
-    return [...this.#parts].sort((a, b) => a - b).map((p) => [p, this.#victimWrites.get(p) ?? 0, since(this.#lastVictimWriteMs.get(p)), since(this.#acquiredMs.get(p)), since(this.#servedMs.get(p))]);
+    return [...this.#parts].sort((a, b) => a - b).map((p) => [p, this.#victimWrites.get(p) ?? 0, since(this.#expiresMs.get(p)), since(this.#acquiredMs.get(p)), since(this.#servedMs.get(p))]);
   }
 
   summary(leaseTtlMs: number): { expires_s: number[]; acquired_s: number[]; served_s: number[]; acquire_after_expiry_s: number[]; rebuild_s: number[] } {
@@ -195,7 +239,8 @@ class LeaseTimeline {
       return v.length === 0 ? [NaN, NaN, NaN] : [round(v[0]!, 2), round(v[Math.floor(v.length / 2)]!, 2), round(v[v.length - 1]!, 2)];
     };
     const parts = [...this.#parts];
-    const expires = parts.map((p) => since((this.#lastVictimWriteMs.get(p) ?? NaN) + leaseTtlMs));
+    // The stream's own timestamp when it was read in time; else the last write seen on the subscription.
+    const expires = parts.map((p) => since(this.#expiresMs.get(p) ?? (this.#lastVictimWriteMs.get(p) ?? NaN) + leaseTtlMs));
     const acquired = parts.map((p) => since(this.#acquiredMs.get(p)));
     const served = parts.map((p) => since(this.#servedMs.get(p)));
     return {
@@ -235,6 +280,7 @@ async function main(): Promise<Record<string, unknown>> {
     if (new Set(nodes.map((n) => n.proc.did)).size !== 1) throw new Error("nodes do not share one DID");
     await until("ownership settled on 3 nodes", 60_000, () => settled(nodes));
     log(`cluster up in ${round((performance.now() - t0) / 1000)} s: 3 NATS servers (JetStream R3) + 3 nodes, ${opts.partitions} partitions`);
+    const ownedAtUp = await settledCounts(nodes);
 
     const world = new BenchWorld(nodes[0]!.proc.url, nodes[0]!.proc.did);
     const parties: BenchParty[] = Array.from({ length: opts.recipients }, () => world.party());
@@ -244,7 +290,12 @@ async function main(): Promise<Record<string, unknown>> {
     const warmFiles = new Map<string, string>();
     for (const [k, n] of nodes.entries()) {
       const share: string[] = [];
-      for (let i = k; i < opts.envelopes; i += nodes.length) share.push(await world.forwardFor(parties[i % parties.length]!.did, `bench ${i}`));
+      for (let i = k; i < opts.envelopes; i += nodes.length) {
+        share.push(await world.forwardFor(parties[i % parties.length]!.did, `bench ${i}`));
+        // Let I/O run now and then: node-c's NATS link goes through this process's fault proxies, and a generation
+        // that never yields to the event loop stalls it long enough to cost node-c its leases.
+        if (i % 64 === k) await new Promise<void>((resolve) => setImmediate(resolve));
+      }
       const warm: string[] = [];
       for (let i = 0; i < 300; i++) warm.push(await world.forwardFor(parties[(i + k) % parties.length]!.did, `warm ${k} ${i}`));
       files.set(n.id, join(workDir, `${n.id}.txt`));
@@ -255,12 +306,18 @@ async function main(): Promise<Record<string, unknown>> {
     for (const n of nodes) mkdirSync(join(workDir, n.id)); // each wrk writes its Lua script in its own dir
 
     // 1. Steady state: all three nodes, load spread evenly.
+    // Settled again first: generating the envelopes keeps this process (and so node-c's fault proxies) busy, which
+    // can stall node-c's NATS link long enough to cost it its leases; those losses are the bench's, not the load's.
+    await until("ownership settled on 3 nodes before the load", 60_000, () => settled(nodes));
+    const ownedAtStart = await settledCounts(nodes);
+    const setupLosses = ownershipDelta(ownedAtUp, ownedAtStart);
     if (opts.warmupSeconds > 0) await loadRound(nodes, warmFiles, opts.warmupSeconds, workDir);
     const steadyRun = await loadRound(nodes, files, opts.durationSeconds, workDir);
     const steady = summarise(steadyRun.perNode);
     printFigures("steady (3 nodes)", steady);
     const cpuUsPerForward = steady.requests > 0 ? (steadyRun.cpuMs * 1000) / steady.requests : NaN;
     log(`    node CPU ${round(cpuUsPerForward)} us per request (3 nodes, user+sys)`);
+    const ownedAfterSteady = await ownershipCounts(nodes);
 
     // 2. node-c cut off from every NATS server: it keeps accepting into its local journal (degraded), then relays.
     for (const p of proxies) p.cut();
@@ -269,6 +326,7 @@ async function main(): Promise<Record<string, unknown>> {
     const partitioned = summarise(partitionedRun.perNode);
     const nodeC = nodes[2]!;
     printFigures("one node cut off from NATS", partitioned);
+    const ownedAtHeal = await ownershipCounts(nodes);
     for (const p of proxies) p.pass();
     const healAtMs = performance.now();
     const outboxAtHeal = await until("node-c status after heal", 10_000, async () => (await status(nodeC)).outbox.size);
@@ -277,6 +335,16 @@ async function main(): Promise<Record<string, unknown>> {
     await until("ownership settled on 3 nodes after heal", 60_000, () => settled(nodes));
     const rejoinSeconds = (performance.now() - healAtMs) / 1000;
     log(`    cut for ${round((healAtMs - cutAtMs) / 1000)} s; node-c outbox at heal ${fmtInt(outboxAtHeal)}, relayed in ${round(relaySeconds, 2)} s; ownership settled on 3 nodes again ${round(rejoinSeconds, 2)} s after heal`);
+    // Lease losses: none is expected in the steady phase, nor on node-a/node-b while node-c is cut off (node-c loses
+    // all of its leases then, by design: it cannot renew). A loss where none is expected is a renewal that did not
+    // land in time (LEASE_TTL_MS too short for the load).
+    const ownedSettled = await settledCounts(nodes);
+    const leaseChanges = { steady: ownershipDelta(ownedAtStart, ownedAfterSteady), partitioned: ownershipDelta(ownedAfterSteady, ownedAtHeal), heal: ownershipDelta(ownedAtHeal, ownedSettled) };
+    const fmtLosses = (d: OwnershipCounts) => Object.entries(d).map(([id, c]) => `${id} ${c.lost}`).join(", ");
+    log(`    lease losses: while this process generated envelopes ${fmtLosses(setupLosses)}; steady (incl. warm-up) ${fmtLosses(leaseChanges.steady)}; while node-c was cut off ${fmtLosses(leaseChanges.partitioned)} (node-c's expected); after heal ${fmtLosses(leaseChanges.heal)}`);
+    const spuriousLosses = Object.values(leaseChanges.steady).reduce((n, c) => n + c.lost, 0) + ["node-a", "node-b"].reduce((n, id) => n + (leaseChanges.partitioned[id]?.lost ?? 0), 0);
+    const fenceOverruns = [leaseChanges.steady, leaseChanges.partitioned, leaseChanges.heal].reduce((n, d) => n + Object.values(d).reduce((m, c) => m + c.fenceOverruns, 0), 0);
+    log(`    spurious lease losses (steady, and node-a/node-b while node-c was cut off): ${spuriousLosses}; fence overruns: ${fenceOverruns}`);
 
     // 3. kill -9 node-b under load on the survivors: until its partitions are served elsewhere, and until a read
     //    of a mailbox it owned succeeds (the read is routed to the new owner).
@@ -311,6 +379,15 @@ async function main(): Promise<Record<string, unknown>> {
     let heldSeconds = NaN;
     const leaseNc = await connect({ servers: nats!.urls });
     const leaseJsm = await jetstreamManager(leaseNc);
+    // Each victim key expires LEASE_TTL_MS after its last write as the stream stamped it (server clock, the same
+    // machine's wall clock as killWallMs). Read now: the keys live >= LEASE_TTL_MS - renew interval after the kill.
+    const expiring = Promise.all(
+      victimParts.map(async (p) => {
+        const m = await leaseJsm.streams.getMessage("KV_haven_leases", { last_by_subj: `$KV.haven_leases.${leaseKey(p)}` }).catch(() => null);
+        if (m === null || m.data.length === 0 || decodeLease(m.data, m.seq)?.nodeId !== victim.id) return;
+        timeline.expires(p, killAtMs + (m.time.getTime() + Number(TIMINGS.LEASE_TTL_MS) - killWallMs));
+      }),
+    );
     const leaseHolder = async (p: number): Promise<string | null> => {
       const m = await leaseJsm.streams.getMessage("KV_haven_leases", { last_by_subj: `$KV.haven_leases.${leaseKey(p)}` }).catch(() => null);
       return m === null || m.data.length === 0 ? null : (decodeLease(m.data, m.seq)?.nodeId ?? null);
@@ -347,7 +424,7 @@ async function main(): Promise<Record<string, unknown>> {
     });
     const servedSeconds = (performance.now() - killAtMs) / 1000;
     polling = false;
-    await Promise.all([reading, holding, ...pollers]);
+    await Promise.all([reading, holding, expiring, ...pollers]);
     await leaseNc.close();
     const during = summarise((await background).perNode);
     log(`failover after kill -9 of ${victim.id} (${victimParts.length} partitions, stream backlog ~${fmtInt(backlog)} unconfirmed forwards, timings ${JSON.stringify(TIMINGS)}):`);
@@ -388,6 +465,7 @@ async function main(): Promise<Record<string, unknown>> {
       steady,
       node_cpu_us_per_request: round(cpuUsPerForward),
       partitioned: { ...partitioned, outbox_at_heal: outboxAtHeal, relay_s: round(relaySeconds, 2), resettle_s: round(rejoinSeconds, 2) },
+      lease_changes: { ...leaseChanges, spurious_losses: spuriousLosses, fence_overruns: fenceOverruns, setup: setupLosses, counters: { up: ownedAtUp, start: ownedAtStart, after_steady: ownedAfterSteady, at_heal: ownedAtHeal, settled: ownedSettled } },
       failover: { victim_partitions: victimParts.length, stream_backlog: backlog, dead_s: round(deadSeconds, 2), leases_held_s: round(heldSeconds, 2), served_elsewhere_s: round(servedSeconds, 2), first_read_ok_s: round(readSeconds, 2), timeline: tl, partitions: timeline.partitions(), survivors_load: during },
       goal: { ...goal, met },
     };

@@ -192,7 +192,7 @@ export const CONFIG_VARS = {
     doc: "Cluster mode: partition lease length (KV bucket TTL); a node stops serving 500 ms before its lease can expire.",
     min: 1000,
     max: 600_000,
-    default: 2000,
+    default: 1500,
     unit: "ms",
   }),
   CLUSTER_REQUEST_TIMEOUT_MS: integer({

@@ -1,4 +1,4 @@
-// Partition leases with fencing epochs: acquire by KV create, renew by CAS, stop serving before the lease can expire.
+// Partition leases with fencing epochs: acquire by KV create, renew by CAS (all of a node's leases at once), stop serving before the lease can expire.
 import { checkPartition, checkPartitionCount } from "../cluster/partition.ts";
 import type { TimerHandle } from "../runtime/clock.ts";
 import { resolveLeaseOptions, type LeaseManagerOptions, type LossReason, type ResolvedLeaseOptions } from "./lease-options.ts";
@@ -37,7 +37,6 @@ interface Lease {
   pendingLoss: LossReason | null;
   renewing: boolean;
   fenceTimer: TimerHandle | null;
-  renewTimer: TimerHandle | null;
 }
 
 /** Thrown when code tries to act on a partition this node does not hold (a fencing bug, never a normal path). */
@@ -62,6 +61,12 @@ export class LeaseManager {
   readonly #tasks = new Set<Promise<void>>();
   #desired = new Set<number>();
   #retryTimer: TimerHandle | null = null;
+  /** The node-wide renewal tick (armed while any lease exists). */
+  #renewTimer: TimerHandle | null = null;
+  /** Monotonic time the last renewal burst started (-Infinity: none yet). */
+  #lastBurstMs = Number.NEGATIVE_INFINITY;
+  /** The renewal burst the pending creates wait for (shared by every acquisition of one round). */
+  #burstBeforeCreates: Promise<void> | null = null;
   #draining = false;
   #stopped = false;
   /** Counters for metrics. */
@@ -118,7 +123,8 @@ export class LeaseManager {
     await this.drain();
     this.#stopped = true;
     if (this.#retryTimer) this.#o.clock.clearTimeout(this.#retryTimer);
-    this.#retryTimer = null;
+    if (this.#renewTimer) this.#o.clock.clearTimeout(this.#renewTimer);
+    this.#retryTimer = this.#renewTimer = null;
   }
 
   #track(p: Promise<void>): void {
@@ -129,11 +135,13 @@ export class LeaseManager {
   #reconcile(): void {
     if (this.#stopped) return;
     let missing = false;
+    const round: number[] = [];
     for (const p of this.#desired) {
       if (this.#leases.has(p)) continue;
       missing = true;
-      if (!this.#busy.has(p)) this.#track(this.#acquire(p));
+      if (!this.#busy.has(p)) round.push(p);
     }
+    if (round.length > 0) this.#track(this.#acquireRound(round));
     for (const [p, lease] of this.#leases) {
       if (!this.#desired.has(p) && lease.phase === "held") this.#track(this.#lose(lease, "released"));
     }
@@ -149,28 +157,86 @@ export class LeaseManager {
     }
   }
 
-  async #acquire(p: number): Promise<void> {
-    const { clock, store, leaseTtlMs, safetyMarginMs, opTimeoutMs, nodeId } = this.#o;
-    this.#busy.add(p);
-    let sentAtMs = clock.monotonicMs();
-    let revision: number;
+  /**
+   * One acquisition round over `ps` (desired, not held, not busy): read every key at once, then create the free
+   * ones one after another, then start onGained for each lease won. Why in that order:
+   * - the read first: while the old holder's key is live (the usual case after a ring change, until it expires) a
+   *   create would only conflict, and on the NATS store creates are stream-level CAS writes (several round trips
+   *   each, retried whenever anything else is written in between);
+   * - creates in one chain when the store has createMany (on NATS: two round trips plus one per key, instead of
+   *   three per key, each retried whenever anything else is written in between), else one at a time; either way
+   *   each is timed from its own send (the fence counts from there) and none waits out its deadline in a queue;
+   * - this node's renewals just before (#quietBeforeCreate), so they do not break the creates;
+   * - onGained (a partition rebuild: CPU-heavy on this event loop) only after the round's creates: rebuilds
+   *   started in between stretched the creates of a ten-partition takeover over a second. The leases are
+   *   registered (fenced, renewed) as soon as they are won, so waiting costs serving time, never safety.
+   */
+  async #acquireRound(ps: number[]): Promise<void> {
+    const { clock, store, opTimeoutMs, nodeId } = this.#o;
+    for (const p of ps) this.#busy.add(p);
+    const won: Lease[] = [];
     try {
-      // A cheap read first: while the old holder's key is live (the usual case after a ring change, until it
-      // expires) a create would only conflict, and on the NATS store creates are serialised stream-level CAS
-      // writes that would queue this node's other acquisitions behind the doomed ones.
-      if ((await store.get(leaseKey(p), opTimeoutMs)) !== null) return;
-      sentAtMs = clock.monotonicMs(); // the fence counts from the create, not from the read
-      revision = await store.create(leaseKey(p), encodeLease({ nodeId, epoch: 0 }), opTimeoutMs);
-    } catch (err) {
-      if (!(err instanceof LeaseConflictError) && !(err instanceof LeaseTimeoutError)) this.#o.onError(err, `acquire p${p}`);
-      return; // held by another node (or unreachable): the retry timer tries again
+      const free = await Promise.all(
+        ps.map((p) =>
+          store.get(leaseKey(p), opTimeoutMs).then(
+            (v) => v === null,
+            (err: unknown) => {
+              if (!(err instanceof LeaseConflictError) && !(err instanceof LeaseTimeoutError)) this.#o.onError(err, `read p${p}`);
+              return false;
+            },
+          ),
+        ),
+      );
+      const toCreate = ps.filter((_, i) => free[i]);
+      if (toCreate.length > 0) await this.#quietBeforeCreate();
+      if (store.createMany && toCreate.length > 1) {
+        const wanted = toCreate.filter((p) => !this.#stopped && !this.#draining && this.#desired.has(p));
+        const sentAtMs = new Map<string, number>();
+        const value = encodeLease({ nodeId, epoch: 0 });
+        const byKey = new Map(wanted.map((p) => [leaseKey(p), p]));
+        // The chain gets one create's budget per key (each create in it is timed from its own send), and each lease
+        // is registered (fenced, renewed) the moment its create is acknowledged, not when the chain ends.
+        const r = await store.createMany(
+          wanted.map((p) => ({ key: leaseKey(p), value })),
+          Math.min(opTimeoutMs * wanted.length, this.#o.leaseTtlMs),
+          (key) => sentAtMs.set(key, clock.monotonicMs()),
+          (key, revision) => {
+            const p = byKey.get(key);
+            const sent = sentAtMs.get(key);
+            invariant(p !== undefined && sent !== undefined, `create of ${key} acknowledged but never sent`);
+            const lease = this.#register(p, revision, sent);
+            if (lease !== null) won.push(lease);
+          },
+        );
+        if (r.error !== null && !(r.error instanceof LeaseConflictError) && !(r.error instanceof LeaseTimeoutError)) this.#o.onError(r.error, "acquire");
+        toCreate.length = 0; // the keys not created were held by another node (or not tried): the retry timer tries again
+      }
+      for (const p of toCreate) {
+        if (this.#stopped || this.#draining || !this.#desired.has(p)) continue;
+        const sentAtMs = clock.monotonicMs(); // the fence counts from the create, not from the read
+        let revision: number;
+        try {
+          revision = await store.create(leaseKey(p), encodeLease({ nodeId, epoch: 0 }), opTimeoutMs);
+        } catch (err) {
+          if (!(err instanceof LeaseConflictError) && !(err instanceof LeaseTimeoutError)) this.#o.onError(err, `acquire p${p}`);
+          continue; // held by another node (or unreachable): the retry timer tries again
+        }
+        const lease = this.#register(p, revision, sentAtMs);
+        if (lease !== null) won.push(lease);
+      }
     } finally {
-      this.#busy.delete(p);
+      for (const p of ps) this.#busy.delete(p);
+      for (const lease of won) this.#track(this.#gain(lease)); // also if the store threw: a won lease is never left gaining
     }
+  }
+
+  /** A create succeeded: the lease is fenced and renewed from now on (or handed straight back if unwanted). */
+  #register(p: number, revision: number, sentAtMs: number): Lease | null {
+    const { clock, leaseTtlMs, safetyMarginMs } = this.#o;
     const serveUntilMs = sentAtMs + leaseTtlMs - safetyMarginMs;
     if (this.#stopped || this.#draining || !this.#desired.has(p) || clock.monotonicMs() >= serveUntilMs) {
-      await this.#deleteKey(p, revision); // too late or no longer wanted: hand it straight back
-      return;
+      this.#track(this.#deleteKey(p, revision)); // too late or no longer wanted: hand it straight back
+      return null;
     }
     invariant(!this.#leases.has(p), `second lease for partition ${p}`);
     const lease: Lease = {
@@ -183,11 +249,17 @@ export class LeaseManager {
       pendingLoss: null,
       renewing: false,
       fenceTimer: null,
-      renewTimer: null,
     };
     this.#leases.set(p, lease);
     this.#armFence(lease);
-    this.#scheduleRenew(lease);
+    if (this.#renewTimer === null) this.#scheduleBurst(); // its first renewal is at most one interval away
+    return lease;
+  }
+
+  /** onGained, then serving (or, if the lease was lost meanwhile or onGained failed, onLost). */
+  async #gain(lease: Lease): Promise<void> {
+    const { clock } = this.#o;
+    const p = lease.partition;
     try {
       await this.#o.onGained(p, lease.epoch);
     } catch (err) {
@@ -207,16 +279,59 @@ export class LeaseManager {
     this.#reconcile();
   }
 
-  #scheduleRenew(lease: Lease): void {
-    lease.renewTimer = this.#o.clock.setTimeout(
+  /**
+   * Every lease of this node is renewed in one burst per renewIntervalMs (not on one timer per lease). Why: a
+   * create on the NATS store is a stream-level CAS (see NatsLeaseStore), refused and retried whenever any other
+   * write lands in the bucket between its read of the stream's last sequence and its publish. Renewals spread
+   * over the interval hit that window almost every time once a node holds dozens of leases (an acquisition then
+   * took seconds); renewals in bursts leave the stream quiet between bursts. Each lease is still renewed every
+   * interval: a lease created just after a burst is first renewed by the next one, at most one interval later,
+   * the same bound as a per-lease timer (renewIntervalMs <= (leaseTtlMs - safetyMarginMs) / 2 leaves two tries).
+   */
+  #scheduleBurst(): void {
+    const { clock, renewIntervalMs } = this.#o;
+    if (this.#renewTimer) clock.clearTimeout(this.#renewTimer);
+    this.#renewTimer = clock.setTimeout(
       () => {
-        if (this.#leases.get(lease.partition) !== lease || lease.phase === "losing") return;
-        this.#scheduleRenew(lease); // fixed cadence from send times
-        if (!lease.renewing) this.#track(this.#renew(lease));
+        this.#renewTimer = null;
+        void this.#burst();
       },
-      this.#o.renewIntervalMs,
+      renewIntervalMs,
       { unref: true },
     );
+  }
+
+  /** Renews every lease not losing and without a renewal in flight; resolves when all of those settled. */
+  #burst(): Promise<void> {
+    this.#lastBurstMs = this.#o.clock.monotonicMs();
+    if (this.#stopped || this.#leases.size === 0) return Promise.resolve(); // re-armed by the next acquisition
+    this.#scheduleBurst(); // fixed cadence from burst starts
+    const renewals: Promise<void>[] = [];
+    for (const lease of this.#leases.values()) {
+      if (lease.phase === "losing" || lease.renewing) continue;
+      const r = this.#renew(lease);
+      this.#track(r);
+      renewals.push(r);
+    }
+    return Promise.allSettled(renewals).then(() => undefined);
+  }
+
+  /**
+   * Before a create: make sure this node's own renewals will not land in the middle of it. If the last burst is
+   * more than half an interval old, renew everything now (early renewals only move deadlines forward) and restart
+   * the cadence from here, then create once that burst settled: this node writes nothing else for most of an
+   * interval. The nodes taking over a dead node's partitions all do this at about the same moment (they learn of
+   * the death within a heartbeat of each other), so their creates mostly meet only each other's creates.
+   * Every create of one round waits for the same burst. Bounded: each renewal is bounded by opTimeoutMs.
+   */
+  #quietBeforeCreate(): Promise<void> {
+    if (this.#burstBeforeCreates !== null) return this.#burstBeforeCreates;
+    if (this.#leases.size === 0 || this.#o.clock.monotonicMs() - this.#lastBurstMs < this.#o.renewIntervalMs / 2) return Promise.resolve();
+    const burst = this.#burst().finally(() => {
+      if (this.#burstBeforeCreates === burst) this.#burstBeforeCreates = null;
+    });
+    this.#burstBeforeCreates = burst;
+    return burst;
   }
 
   async #renew(lease: Lease): Promise<void> {
@@ -284,8 +399,7 @@ export class LeaseManager {
     if (lease.phase !== "held") return; // gaining: handled when onGained returns; losing: already on it
     lease.phase = "losing";
     if (lease.fenceTimer) clock.clearTimeout(lease.fenceTimer);
-    if (lease.renewTimer) clock.clearTimeout(lease.renewTimer);
-    lease.fenceTimer = lease.renewTimer = null;
+    lease.fenceTimer = null;
     try {
       await this.#o.onLost(lease.partition, lease.epoch, reason);
     } catch (err) {

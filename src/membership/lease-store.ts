@@ -1,6 +1,8 @@
 // Lease storage interface (a KV with create / compare-and-swap / TTL) and its NATS KV implementation.
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { createChain, type CreateChainDeps } from "./lease-create-chain.ts";
 import { openKvBucket } from "../controlplane/kv-bucket.ts";
 import { isCasConflict } from "../controlplane/kv-call.ts";
 import { KvCas, KvCasConflictError, KvCasUnavailableError, type KvCasMode } from "../controlplane/kv-cas.ts";
@@ -35,6 +37,19 @@ export interface LeaseStore {
    * LeaseManager renews with update.
    */
   renew?(key: string, value: Uint8Array, revision: number, timeoutMs: number): Promise<number>;
+  /**
+   * Optional: create several keys (each only if absent, expired or deleted), in order, within `timeoutMs` overall.
+   * `onSend(key)` is called right before that key's create is sent (a fence counts from there), `onCreated` as soon
+   * as it is acknowledged. Resolves with the revisions of the keys created (the others were held by someone else or
+   * not tried); `error` says why it stopped early (LeaseTimeoutError: the last create's outcome is unknown).
+   * Without it, LeaseManager creates one by one.
+   */
+  createMany?(
+    entries: { key: string; value: Uint8Array }[],
+    timeoutMs: number,
+    onSend: (key: string) => void,
+    onCreated: (key: string, revision: number) => void,
+  ): Promise<{ created: Map<string, number>; error: unknown }>;
   /** Deletes only if the key's current revision is `revision`; else LeaseConflictError. */
   delete(key: string, revision: number, timeoutMs: number): Promise<void>;
   /** Current value and revision, or null when absent, expired or deleted. */
@@ -99,16 +114,24 @@ export async function openNatsLeaseStore(nc: NatsConnection, opts: LeaseBucketOp
   const kv = await openKvBucket(nc, spec, { callTimeoutMs: CALL_TIMEOUT_MS, raiseTtl: true });
   const clock = opts.clock ?? systemClock;
   const cas = await KvCas.open(nc, kv, { bucket, mode: opts.cas ?? "auto", maxAttempts: opts.maxCasAttempts ?? 16, clock, callTimeoutMs: CALL_TIMEOUT_MS });
-  return new NatsLeaseStore(kv, cas, clock);
+  const chain: CreateChainDeps = {
+    jsm: await jetstreamManager(nc, { timeout: CALL_TIMEOUT_MS, checkAPI: false }),
+    js: jetstream(nc, { timeout: CALL_TIMEOUT_MS, checkAPI: false }),
+    stream: `KV_${bucket}`,
+    prefix: `$KV.${bucket}.`,
+    clock,
+  };
+  return new NatsLeaseStore(kv, cas, clock, chain);
 }
 
 /** Bound of one NATS request (each store call also has the caller's, usually shorter, deadline). */
 const CALL_TIMEOUT_MS = 5000;
 
 /**
- * Every write (create, renew, release) goes through KvCas, so it is a true compare-and-swap on every
- * server version: a lease can be won by one node only, and a stale holder's renewal cannot succeed
- * after the key moved. Revisions returned are the key's real revisions (stream sequences) in both
+ * Every write is a true compare-and-swap on every server version: create, update and delete go through KvCas,
+ * createMany through a stream-level CAS chain (lease-create-chain.ts), renew through the per-key check that is
+ * sound for its single writer (see renew). So a lease can be won by one node only, and a stale holder's renewal
+ * cannot succeed after the key moved. Revisions returned are the key's real revisions (stream sequences) in both
  * modes, so epochs keep their meaning.
  */
 export class NatsLeaseStore implements LeaseStore {
@@ -116,6 +139,7 @@ export class NatsLeaseStore implements LeaseStore {
     readonly kv: KV,
     readonly cas: KvCas,
     private readonly clock: Clock,
+    private readonly chain: CreateChainDeps,
   ) {}
 
   /** "stream" on servers before 2.9.21. */
@@ -151,6 +175,38 @@ export class NatsLeaseStore implements LeaseStore {
     return this.#guard(this.kv.put(key, value, { previousSeq: revision }), timeoutMs);
   }
 
+  /**
+   * Stream mode: one CAS chain (see createChain: two round trips plus one per key, instead of three per key, each
+   * retried whenever any other write lands in between). Subject mode (servers with a sound per-key CAS): the
+   * creates at once.
+   */
+  async createMany(
+    entries: { key: string; value: Uint8Array }[],
+    timeoutMs: number,
+    onSend: (key: string) => void,
+    onCreated: (key: string, revision: number) => void,
+  ): Promise<{ created: Map<string, number>; error: unknown }> {
+    if (this.cas.mode === "stream") {
+      const r = await createChain(this.chain, entries, { deadlineMs: this.clock.monotonicMs() + timeoutMs, maxRounds: MAX_CHAIN_ROUNDS, onSend, onCreated });
+      return { created: r.created, error: r.error === null ? null : mapError(r.error) };
+    }
+    const created = new Map<string, number>();
+    let error: unknown = null;
+    await Promise.all(
+      entries.map(async (e) => {
+        onSend(e.key);
+        try {
+          const revision = await this.create(e.key, e.value, timeoutMs);
+          created.set(e.key, revision);
+          onCreated(e.key, revision);
+        } catch (err) {
+          if (!(err instanceof LeaseConflictError)) error ??= err;
+        }
+      }),
+    );
+    return { created, error };
+  }
+
   async delete(key: string, revision: number, timeoutMs: number): Promise<void> {
     await this.#guard(this.cas.delete(key, revision, timeoutMs), timeoutMs);
   }
@@ -171,13 +227,22 @@ export class NatsLeaseStore implements LeaseStore {
         },
         (err: unknown) => {
           this.clock.clearTimeout(timer);
-          if (err instanceof KvCasConflictError || isCasConflict(err)) reject(new LeaseConflictError("lease revision conflict", { cause: err }));
-          else if (err instanceof KvCasUnavailableError || isUnavailable(err)) reject(new LeaseTimeoutError("lease store unavailable", { cause: err }));
-          else reject(err);
+          reject(mapError(err));
         },
       );
     });
   }
+}
+
+/** Re-reads of a create chain after foreign writes broke it (like KvCas's attempts per write). */
+const MAX_CHAIN_ROUNDS = 16;
+
+/** CAS refusals -> LeaseConflictError, "outcome unknown" -> LeaseTimeoutError, anything else as is. */
+function mapError(err: unknown): unknown {
+  if (err instanceof LeaseConflictError || err instanceof LeaseTimeoutError) return err;
+  if (err instanceof KvCasConflictError || isCasConflict(err)) return new LeaseConflictError("lease revision conflict", { cause: err });
+  if (err instanceof KvCasUnavailableError || isUnavailable(err)) return new LeaseTimeoutError("lease store unavailable", { cause: err });
+  return err;
 }
 
 /** The client's own "could not reach the server in time" errors: outcome unknown, like our timeout. */

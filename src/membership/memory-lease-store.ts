@@ -77,6 +77,11 @@ export class MemoryLeaseServer {
     });
   }
 
+  /** @internal The clock's monotonic time (clients bound multi-step calls with it). */
+  nowMs(): number {
+    return this.clock.monotonicMs();
+  }
+
   /** @internal */
   create(key: string, value: Uint8Array): number {
     if (this.peek(key)) throw new LeaseConflictError("exists");
@@ -120,6 +125,30 @@ class MemoryLeaseClient implements LeaseStore {
 
   update(key: string, value: Uint8Array, revision: number, timeoutMs: number): Promise<number> {
     return this.server.call(this.name, timeoutMs, () => this.server.update(key, value, revision));
+  }
+
+  /** One create after the other (like the NATS chain), skipping keys held by others, stopping at a timeout. */
+  async createMany(
+    entries: { key: string; value: Uint8Array }[],
+    timeoutMs: number,
+    onSend: (key: string) => void,
+    onCreated: (key: string, revision: number) => void,
+  ): Promise<{ created: Map<string, number>; error: unknown }> {
+    const deadlineMs = this.server.nowMs() + timeoutMs;
+    const created = new Map<string, number>();
+    for (const e of entries) {
+      const leftMs = deadlineMs - this.server.nowMs();
+      if (leftMs <= 0) return { created, error: new LeaseTimeoutError("memory lease store: deadline passed") };
+      onSend(e.key);
+      try {
+        const revision = await this.create(e.key, e.value, leftMs);
+        created.set(e.key, revision);
+        onCreated(e.key, revision);
+      } catch (err) {
+        if (!(err instanceof LeaseConflictError)) return { created, error: err };
+      }
+    }
+    return { created, error: null };
   }
 
   delete(key: string, revision: number, timeoutMs: number): Promise<void> {

@@ -41,7 +41,7 @@ describe("defaults", () => {
         heartbeatIntervalMs: 250,
         suspectAfterMs: 750,
         deadAfterMs: 1500,
-        leaseTtlMs: 2000,
+        leaseTtlMs: 1500,
         requestTimeoutMs: 2000,
       },
       delivery: {

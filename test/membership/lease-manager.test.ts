@@ -5,6 +5,7 @@ import { seedFromEnv, type Random } from "../../src/runtime/random.ts";
 import { LeaseManager } from "../../src/membership/lease-manager.ts";
 import type { LossReason, OwnershipEvent } from "../../src/membership/lease-options.ts";
 import { MemoryLeaseServer, type LinkMode } from "../../src/membership/memory-lease-store.ts";
+import type { LeaseStore } from "../../src/membership/lease-store.ts";
 
 const TTL = 3000;
 const MARGIN = 500;
@@ -24,7 +25,7 @@ interface Log {
  * invariant is checked as it happens: when a node starts onGained for p, no other node is between
  * its own onGained start and onLost end for p.
  */
-function world(opts: { latencyMs?: number; lostMs?: (r: Random | null) => number; random?: Random } = {}) {
+function world(opts: { latencyMs?: number; lostMs?: (r: Random | null) => number; random?: Random; oneByOne?: boolean } = {}) {
   const clock = new ManualClock();
   const server = new MemoryLeaseServer(clock, TTL, opts.latencyMs ?? 0);
   const log: Log[] = [];
@@ -36,7 +37,7 @@ function world(opts: { latencyMs?: number; lostMs?: (r: Random | null) => number
   const make = (node: string) => {
     const m = new LeaseManager({
       nodeId: node,
-      store: server.client(node),
+      store: opts.oneByOne ? withoutCreateMany(server.client(node)) : server.client(node),
       clock,
       partitions: P,
       leaseTtlMs: TTL,
@@ -75,6 +76,11 @@ function world(opts: { latencyMs?: number; lostMs?: (r: Random | null) => number
     }
   };
   return { clock, server, log, events, violations, make, run, managers };
+}
+
+/** A store without the optional createMany: LeaseManager then creates the keys of a round one by one. */
+function withoutCreateMany(s: LeaseStore): LeaseStore {
+  return { create: (...a) => s.create(...a), update: (...a) => s.update(...a), delete: (...a) => s.delete(...a), get: (...a) => s.get(...a) };
 }
 
 describe("LeaseManager (ManualClock, in-memory KV)", () => {
@@ -189,10 +195,10 @@ describe("LeaseManager (ManualClock, in-memory KV)", () => {
     expect(a.holds(0)).toBeNull();
   });
 
-  test("randomised: outages, ack losses and ring changes never give two owners (seeded)", async () => {
+  for (const oneByOne of [false, true]) test(`randomised: outages, ack losses and ring changes never give two owners (seeded${oneByOne ? ", creates one by one" : ""})`, async () => {
     const { seed, random } = seedFromEnv();
     console.log(`lease fencing simulation SEED=${seed}`);
-    const w = world({ latencyMs: 7, lostMs: (r) => (r ? r.int(MARGIN - 100) : 0), random });
+    const w = world({ latencyMs: 7, lostMs: (r) => (r ? r.int(MARGIN - 100) : 0), random, oneByOne });
     const nodes = ["a", "b", "c"];
     for (const n of nodes) w.make(n);
     const modes: LinkMode[] = ["up", "up", "up", "down", "ackLost"];
@@ -211,4 +217,66 @@ describe("LeaseManager (ManualClock, in-memory KV)", () => {
     expect(w.events.filter((e) => e.type === "gained").length).toBeGreaterThan(10);
     expect(w.events.filter((e) => e.type === "fence-overrun")).toEqual([]);
   }, 30_000);
+});
+
+/** Records every store call (operation, key, clock time) and passes it through. */
+function recording(s: LeaseStore, clock: ManualClock, calls: { op: string; key: string; t: number }[]): LeaseStore {
+  const rec = (op: string, key: string) => calls.push({ op, key, t: clock.monotonicMs() });
+  return {
+    create: (k, v, t) => (rec("create", k), s.create(k, v, t)),
+    update: (k, v, r, t) => (rec("update", k), s.update(k, v, r, t)),
+    delete: (k, r, t) => (rec("delete", k), s.delete(k, r, t)),
+    get: (k, t) => (rec("get", k), s.get(k, t)),
+    createMany: (es, t, onSend, onCreated) => s.createMany!(es, t, (k) => (rec("create", k), onSend(k)), onCreated),
+  };
+}
+
+describe("LeaseManager renewal bursts", () => {
+  const RENEW_MS = TTL / 4;
+  const make = (clock: ManualClock, server: MemoryLeaseServer, calls: { op: string; key: string; t: number }[]) =>
+    new LeaseManager({ nodeId: "a", store: recording(server.client("a"), clock, calls), clock, partitions: P, leaseTtlMs: TTL, safetyMarginMs: MARGIN, onGained: () => {}, onLost: () => {} });
+
+  test("all of a node's leases are renewed together, once per renew interval", async () => {
+    const clock = new ManualClock();
+    const server = new MemoryLeaseServer(clock, TTL, 0);
+    const calls: { op: string; key: string; t: number }[] = [];
+    const a = make(clock, server, calls);
+    a.setDesired([0, 1]);
+    for (let i = 0; i < 20; i++) await clock.advanceAsync(10);
+    a.setDesired([0, 1, 2, 3]); // acquired in a later round, at another phase of the cadence
+    for (let i = 0; i < 3 * TTL; i += 10) await clock.advanceAsync(10);
+    expect(a.owned().map((o) => o.partition)).toEqual([0, 1, 2, 3]);
+    const renewals = calls.filter((c) => c.op === "update");
+    const byTime = new Map<number, string[]>();
+    for (const r of renewals) byTime.set(r.t, [...(byTime.get(r.t) ?? []), r.key]);
+    const bursts = [...byTime.entries()].filter(([t]) => t > 300);
+    expect(bursts.length).toBeGreaterThan(5);
+    for (const [, keys] of bursts) expect(keys.sort()).toEqual(["p.0", "p.1", "p.2", "p.3"]);
+    const times = bursts.map(([t]) => t);
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBe(RENEW_MS);
+  });
+
+  test("before creating, a node renews what it holds (then writes nothing else for most of an interval)", async () => {
+    const clock = new ManualClock();
+    const server = new MemoryLeaseServer(clock, TTL, 0);
+    const calls: { op: string; key: string; t: number }[] = [];
+    const a = make(clock, server, calls);
+    a.setDesired([0, 1]);
+    for (let i = 0; i < 20; i++) await clock.advanceAsync(10);
+    // Past the middle of the cadence: the next scheduled burst is less than half an interval away.
+    const acquiredAt = RENEW_MS + RENEW_MS / 2 + 50; // the first burst was at RENEW_MS (leases created at ~0)
+    while (clock.monotonicMs() < acquiredAt) await clock.advanceAsync(10);
+    calls.length = 0;
+    const t0 = clock.monotonicMs();
+    a.setDesired([0, 1, 2, 3]);
+    for (let i = 0; i < 10; i++) await clock.advanceAsync(10);
+    expect(a.owned().map((o) => o.partition)).toEqual([0, 1, 2, 3]);
+    const ops = calls.map((c) => `${c.op} ${c.key}`);
+    expect(ops.slice(0, 6)).toEqual(["get p.2", "get p.3", "update p.0", "update p.1", "create p.2", "create p.3"]);
+    // The cadence restarted at that burst: the next renewals are one full interval after it.
+    for (let i = 0; i < RENEW_MS; i += 10) await clock.advanceAsync(10);
+    const renewedAt = calls.filter((c) => c.op === "update").map((c) => c.t);
+    expect(renewedAt[0]).toBe(t0);
+    expect(renewedAt.find((t) => t > t0)).toBe(t0 + RENEW_MS);
+  });
 });

@@ -3,6 +3,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.ts";
+import { systemClock } from "../../src/runtime/clock.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { retryStartup } from "../../src/node/startup-retry.ts";
 import { encodeLease, LeaseConflictError, LeaseTimeoutError, leaseKey, openNatsLeaseStore, type NatsLeaseStore } from "../../src/membership/lease-store.ts";
 
 /** Short, so rounds can race a renewal against the key's expiry. The bucket TTL has 100 ms granularity at most. */
@@ -27,8 +30,13 @@ afterAll(async () => {
 async function openStores(ttlMs: number): Promise<{ bucket: string; stores: NatsLeaseStore[] }> {
   const bucket = `leaserenew_${process.pid}_${++bucketNo}`;
   const stores: NatsLeaseStore[] = [];
-  for (const nc of conns) stores.push(await openNatsLeaseStore(nc, { bucket, leaseTtlMs: ttlMs, replicas: 3 }));
+  for (const nc of conns) stores.push(await openRetrying(() => openNatsLeaseStore(nc, { bucket, leaseTtlMs: ttlMs, replicas: 3 })));
   return { bucket, stores };
+}
+
+/** Creating an R3 bucket right after the cluster started can time out while JetStream settles: retried, like a node's start-up. */
+function openRetrying(open: () => Promise<NatsLeaseStore>): Promise<NatsLeaseStore> {
+  return retryStartup("open the lease bucket", open, { clock: systemClock, log: createLogger({ level: "silent" }), deadlineMs: 45_000 });
 }
 
 async function dropBucket(bucket: string): Promise<void> {
@@ -80,7 +88,7 @@ describe("lease renewal (per-key CAS by the holder) on a replicated bucket", () 
     } finally {
       await dropBucket(bucket);
     }
-  }, 60_000);
+  }, 120_000);
 
   test("a renewal racing creates by every other node: exactly one write wins, every round", async () => {
     const { bucket, stores } = await openStores(60_000);
