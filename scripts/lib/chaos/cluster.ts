@@ -13,7 +13,7 @@ import { BenchParty, BenchWorld, BT, pool } from "../bench-party.ts";
 export const PUBLIC_URL = "http://haven.chaos.test";
 /** Production failure-detection defaults, or with --fast those of the cluster e2e tests. */
 export const TIMINGS = {
-  prod: { HEARTBEAT_INTERVAL_MS: "250", SUSPECT_AFTER_MS: "1000", DEAD_AFTER_MS: "2000", LEASE_TTL_MS: "3000" },
+  prod: { HEARTBEAT_INTERVAL_MS: "250", SUSPECT_AFTER_MS: "750", DEAD_AFTER_MS: "1500", LEASE_TTL_MS: "1500" },
   fast: { HEARTBEAT_INTERVAL_MS: "100", SUSPECT_AFTER_MS: "400", DEAD_AFTER_MS: "800", LEASE_TTL_MS: "1500" },
 } as const;
 const NODE_ENV = { RATE_LIMIT_PER_CONNECTION: "100000", MAILBOX_MAX_MESSAGES: "10000000", MAILBOX_MAX_BYTES: "1024GiB", LOG_LEVEL: "warn", NATS_REPLICAS: "3" };
