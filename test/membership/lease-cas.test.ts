@@ -1,41 +1,17 @@
 // Lease writes on an R3 bucket of a 3-server cluster: of concurrent acquirers/renewers exactly one wins (and the old per-key path does not ensure it on < 2.9.21).
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.ts";
+import { describe, expect, test } from "bun:test";
 import { casModeFor } from "../../src/delivery/kv-breaker-store.ts";
-import { encodeLease, LeaseConflictError, leaseKey, openNatsLeaseStore, type NatsLeaseStore } from "../../src/membership/lease-store.ts";
+import { encodeLease, LeaseConflictError, leaseKey, type NatsLeaseStore } from "../../src/membership/lease-store.ts";
+import { useLeaseBuckets } from "./lease-bucket-harness.ts";
 
 const ROUNDS = 40;
 const STORES_PER_CONN = 2;
 
-let nats: NatsCluster;
-const conns: NatsConnection[] = [];
-let bucketNo = 0;
-
-beforeAll(async () => {
-  nats = await startNatsCluster({ servers: 3 });
-  for (const url of nats.urls) conns.push(await connect({ servers: url, reconnectTimeWait: 50, timeout: 2000 }));
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.allSettled(conns.map((c) => c.close()));
-  await nats?.stop();
-});
-
+const buckets = useLeaseBuckets();
+const conns = buckets.conns;
 /** 6 stores (2 per server connection, each with its own write queue) on one fresh R3 bucket. */
-async function openStores(cas: "auto" | "subject"): Promise<{ bucket: string; stores: NatsLeaseStore[] }> {
-  const bucket = `leasecas_${process.pid}_${++bucketNo}`;
-  const stores: NatsLeaseStore[] = [];
-  for (const nc of conns) {
-    for (let i = 0; i < STORES_PER_CONN; i++) stores.push(await openNatsLeaseStore(nc, { bucket, leaseTtlMs: 60_000, replicas: 3, cas }));
-  }
-  return { bucket, stores };
-}
-
-async function dropBucket(bucket: string): Promise<void> {
-  await (await jetstreamManager(conns[0]!)).streams.delete(`KV_${bucket}`).catch(() => false);
-}
+const openStores = (cas: "auto" | "subject") => buckets.open("leasecas", { leaseTtlMs: 60_000, cas, perConn: STORES_PER_CONN });
+const dropBucket = (bucket: string) => buckets.drop(bucket);
 
 /** Outcome of one contended write by every store: how many succeeded; anything but a conflict fails the test. */
 async function race(stores: NatsLeaseStore[], write: (s: NatsLeaseStore, i: number) => Promise<number>): Promise<number[]> {

@@ -1,54 +1,18 @@
 // NatsLeaseStore.createMany (a chain of stream-level CAS creates) on an R3 bucket (3 servers), racing other chains and single creates: never two winners per key.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.ts";
-import { systemClock } from "../../src/runtime/clock.ts";
-import { createLogger } from "../../src/observability/logger.ts";
-import { retryStartup } from "../../src/node/startup-retry.ts";
-import { decodeLease, encodeLease, LeaseConflictError, LeaseTimeoutError, leaseKey, openNatsLeaseStore, type NatsLeaseStore } from "../../src/membership/lease-store.ts";
+import { describe, expect, test } from "bun:test";
+import { decodeLease, encodeLease, LeaseConflictError, LeaseTimeoutError, leaseKey, type NatsLeaseStore } from "../../src/membership/lease-store.ts";
+import { seededRandom } from "../../src/runtime/random.ts";
+import { useLeaseBuckets } from "./lease-bucket-harness.ts";
 
-let nats: NatsCluster;
-const conns: NatsConnection[] = [];
-let bucketNo = 0;
-
-beforeAll(async () => {
-  nats = await startNatsCluster({ servers: 3 });
-  for (const url of nats.urls) conns.push(await connect({ servers: url, reconnectTimeWait: 50, timeout: 2000 }));
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.allSettled(conns.map((c) => c.close()));
-  await nats?.stop();
-});
-
+const buckets = useLeaseBuckets();
 /** One store per server connection on a fresh R3 bucket (stream-level CAS: the server is 2.9.x). */
-async function openStores(): Promise<{ bucket: string; stores: NatsLeaseStore[] }> {
-  const bucket = `leasechain_${process.pid}_${++bucketNo}`;
-  const stores: NatsLeaseStore[] = [];
-  for (const nc of conns) stores.push(await openRetrying(() => openNatsLeaseStore(nc, { bucket, leaseTtlMs: 60_000, replicas: 3, cas: "stream" })));
-  return { bucket, stores };
-}
+const openStores = () => buckets.open("leasechain", { leaseTtlMs: 60_000, cas: "stream" });
+const dropBucket = (bucket: string) => buckets.drop(bucket);
 
-/** Creating an R3 bucket right after the cluster started can time out while JetStream settles: retried, like a node's start-up. */
-function openRetrying(open: () => Promise<NatsLeaseStore>): Promise<NatsLeaseStore> {
-  return retryStartup("open the lease bucket", open, { clock: systemClock, log: createLogger({ level: "silent" }), deadlineMs: 45_000 });
-}
-
-async function dropBucket(bucket: string): Promise<void> {
-  await (await jetstreamManager(conns[0]!)).streams.delete(`KV_${bucket}`).catch(() => false);
-}
-
-/** Seeded PRNG (mulberry32): replays with SEED=... */
+/** The project's seeded PRNG as a plain function: the races replay with SEED=... */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = seededRandom(seed);
+  return () => r.next();
 }
 
 const entry = (p: number, node: string) => ({ key: leaseKey(p), value: encodeLease({ nodeId: node, epoch: 0 }) });

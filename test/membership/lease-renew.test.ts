@@ -1,58 +1,21 @@
 // The holder's renewal path (NatsLeaseStore.renew, a per-key CAS) against creates by other nodes on an R3 bucket (3 servers): never two winners.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.ts";
-import { systemClock } from "../../src/runtime/clock.ts";
-import { createLogger } from "../../src/observability/logger.ts";
-import { retryStartup } from "../../src/node/startup-retry.ts";
-import { encodeLease, LeaseConflictError, LeaseTimeoutError, leaseKey, openNatsLeaseStore, type NatsLeaseStore } from "../../src/membership/lease-store.ts";
+import { describe, expect, test } from "bun:test";
+import { encodeLease, LeaseConflictError, LeaseTimeoutError, leaseKey, type NatsLeaseStore } from "../../src/membership/lease-store.ts";
+import { seededRandom } from "../../src/runtime/random.ts";
+import { useLeaseBuckets } from "./lease-bucket-harness.ts";
 
 /** Short, so rounds can race a renewal against the key's expiry. The bucket TTL has 100 ms granularity at most. */
 const TTL_MS = 1000;
 const EXPIRY_ROUNDS = 16;
 
-let nats: NatsCluster;
-const conns: NatsConnection[] = [];
-let bucketNo = 0;
+const buckets = useLeaseBuckets();
+const openStores = (ttlMs: number) => buckets.open("leaserenew", { leaseTtlMs: ttlMs });
+const dropBucket = (bucket: string) => buckets.drop(bucket);
 
-beforeAll(async () => {
-  nats = await startNatsCluster({ servers: 3 });
-  for (const url of nats.urls) conns.push(await connect({ servers: url, reconnectTimeWait: 50, timeout: 2000 }));
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.allSettled(conns.map((c) => c.close()));
-  await nats?.stop();
-});
-
-/** One store per server connection on a fresh R3 bucket: store 0 is the holder, the others would-be acquirers. */
-async function openStores(ttlMs: number): Promise<{ bucket: string; stores: NatsLeaseStore[] }> {
-  const bucket = `leaserenew_${process.pid}_${++bucketNo}`;
-  const stores: NatsLeaseStore[] = [];
-  for (const nc of conns) stores.push(await openRetrying(() => openNatsLeaseStore(nc, { bucket, leaseTtlMs: ttlMs, replicas: 3 })));
-  return { bucket, stores };
-}
-
-/** Creating an R3 bucket right after the cluster started can time out while JetStream settles: retried, like a node's start-up. */
-function openRetrying(open: () => Promise<NatsLeaseStore>): Promise<NatsLeaseStore> {
-  return retryStartup("open the lease bucket", open, { clock: systemClock, log: createLogger({ level: "silent" }), deadlineMs: 45_000 });
-}
-
-async function dropBucket(bucket: string): Promise<void> {
-  await (await jetstreamManager(conns[0]!)).streams.delete(`KV_${bucket}`).catch(() => false);
-}
-
-/** Seeded PRNG (mulberry32): the jitter of the expiry races replays with SEED=... */
+/** The project's seeded PRNG as a plain function: the races replay with SEED=... */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = seededRandom(seed);
+  return () => r.next();
 }
 
 /** Settles every write; a conflict is a "lost", anything but a conflict or a timeout fails the test. */
