@@ -1,13 +1,9 @@
 // 3 LeaseManagers x 64 partitions on an R3 lease bucket (3 servers): contention on acquire, handover, then steady renewals, with the CAS cost measured.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.ts";
+import { describe, expect, test } from "bun:test";
 import { systemClock } from "../../src/runtime/clock.ts";
 import { LeaseManager } from "../../src/membership/lease-manager.ts";
-import { createLogger } from "../../src/observability/logger.ts";
-import { retryStartup } from "../../src/node/startup-retry.ts";
-import { openNatsLeaseStore, type LeaseStore, type NatsLeaseStore } from "../../src/membership/lease-store.ts";
+import type { LeaseStore, NatsLeaseStore } from "../../src/membership/lease-store.ts";
+import { useLeaseBuckets } from "./lease-bucket-harness.ts";
 
 const PARTITIONS = 64;
 const NODES = 3;
@@ -15,18 +11,7 @@ const LEASE_TTL_MS = 3000;
 /** Steady-state renewals to observe: 8 renewal periods of every partition (~6 s with the default TTL). */
 const RENEWALS_TO_OBSERVE = PARTITIONS * 8;
 
-let nats: NatsCluster;
-const conns: NatsConnection[] = [];
-
-beforeAll(async () => {
-  nats = await startNatsCluster({ servers: 3 });
-  for (const url of nats.urls) conns.push(await connect({ servers: url, reconnectTimeWait: 50, timeout: 2000 }));
-}, 60_000);
-
-afterAll(async () => {
-  await Promise.allSettled(conns.map((c) => c.close()));
-  await nats?.stop();
-});
+const buckets = useLeaseBuckets();
 
 /** Counts successful renewals (update calls) and their latency; everything else passes through. */
 class CountingStore implements LeaseStore {
@@ -59,7 +44,8 @@ class CountingStore implements LeaseStore {
 
 describe("lease load: 3 managers x 64 partitions, stream-level CAS", () => {
   test("one holder per partition throughout; renewals keep up and no lease is lost in steady state", async () => {
-    const bucket = `leaseload_${process.pid}`;
+    // One store per server connection (n0 on server 0, ...), opened with retries like a node's start-up.
+    const { bucket, stores: inners } = await buckets.open("leaseload", { leaseTtlMs: LEASE_TTL_MS });
     const holders = new Map<number, string>();
     const violations: string[] = [];
     const errors: string[] = [];
@@ -70,14 +56,7 @@ describe("lease load: 3 managers x 64 partitions, stream-level CAS", () => {
     const managers: LeaseManager[] = [];
     for (let i = 0; i < NODES; i++) {
       const nodeId = `n${i}`;
-      // As a node's start-up does (src/node/startup-retry.ts): creating an R3 bucket on a fresh 2.9 cluster can time
-      // out once while its raft group forms; the property under test starts after the bucket exists.
-      const inner = await retryStartup("open the lease bucket", () => openNatsLeaseStore(conns[i]!, { bucket, leaseTtlMs: LEASE_TTL_MS, replicas: 3 }), {
-        clock: systemClock,
-        log: createLogger({ level: "silent" }),
-        deadlineMs: 30_000,
-      });
-      const store = new CountingStore(inner, shared);
+      const store = new CountingStore(inners[i]!, shared);
       stores.push(store);
       managers.push(
         new LeaseManager({
@@ -140,7 +119,7 @@ describe("lease load: 3 managers x 64 partitions, stream-level CAS", () => {
       expect(settled()).toBe(true);
     } finally {
       await Promise.allSettled(managers.map((m) => m.stop()));
-      await (await jetstreamManager(conns[0]!)).streams.delete(`KV_${bucket}`).catch(() => false);
+      await buckets.drop(bucket);
     }
     expect(holders.size).toBe(0);
   }, 120_000);
