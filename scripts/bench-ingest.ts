@@ -237,13 +237,13 @@ async function benchRss(): Promise<Record<string, unknown>> {
       const n = (await p.ask(BT.statusRequest, {})).body.message_count as number;
       if (n < perMailbox) throw new Error(`mailbox holds ${n}, expected at least ${perMailbox}`);
     }
-    log(`rss: ${fmtInt(opts.rssMessages)} queued across ${fmtInt(parties.length)} mailboxes, right after the load: node RSS ${round(loaded.rssMb)} MiB (peak ${round(loaded.peakRssMb)} MiB; idle before ${round(idle.rssMb)} MiB)`);
+    log(`rss: ${fmtInt(opts.rssMessages)} queued across ${fmtInt(parties.length)} mailboxes, right after the load: node RSS ${round(loaded.rssMb)} MiB (anon ${round(loaded.anonMb)}, file ${round(loaded.fileMb)}; peak ${round(loaded.peakRssMb)} MiB; idle before ${round(idle.rssMb)} MiB)`);
     log(`rss: during the load (${sorted.length} readings, 200 ms apart): mean ${round(burst.meanMb)} MiB, p90 ${round(burst.p90Mb)} MiB`);
     // The same node holding the same 100k messages once the load's garbage is collected: what the queued messages
     // themselves cost (they live in SQLite, not in memory). Nothing is sent meanwhile; the memory governor runs.
     await Bun.sleep(opts.rssSettleSeconds * 1000);
     const settled = rssOf(node.pid);
-    log(`rss: the same, after ${opts.rssSettleSeconds} s at rest: node RSS ${round(settled.rssMb)} MiB  (goal <= 150 MB)`);
+    log(`rss: the same, after ${opts.rssSettleSeconds} s at rest: node RSS ${round(settled.rssMb)} MiB (anon ${round(settled.anonMb)}, file ${round(settled.fileMb)})  (goal <= 150 MB)`);
     return {
       mailboxes: parties.length,
       queued: opts.rssMessages,
@@ -253,6 +253,8 @@ async function benchRss(): Promise<Record<string, unknown>> {
       load_p90_rss_mb: round(burst.p90Mb),
       idle_rss_mb: round(idle.rssMb),
       settled_rss_mb: round(settled.rssMb),
+      rss_anon_mb: round(loaded.anonMb),
+      rss_file_mb: round(loaded.fileMb),
       settle_s: opts.rssSettleSeconds,
       seconds: round((performance.now() - t0) / 1000),
     };

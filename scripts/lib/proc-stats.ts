@@ -4,6 +4,9 @@ import { readFileSync } from "node:fs";
 export interface RssFigures {
   rssMb: number;
   peakRssMb: number;
+  /** Anonymous (heap, allocator) and file-backed (binary, mapped files) parts of rssMb. */
+  anonMb: number;
+  fileMb: number;
 }
 
 /** VmRSS and VmHWM of `pid` in MiB; NaN where /proc is unavailable. */
@@ -11,9 +14,9 @@ export function rssOf(pid: number): RssFigures {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
-    return { rssMb: kb("VmRSS") / 1024, peakRssMb: kb("VmHWM") / 1024 };
+    return { rssMb: kb("VmRSS") / 1024, peakRssMb: kb("VmHWM") / 1024, anonMb: kb("RssAnon") / 1024, fileMb: (kb("RssFile") + kb("RssShmem")) / 1024 };
   } catch {
-    return { rssMb: NaN, peakRssMb: NaN };
+    return { rssMb: NaN, peakRssMb: NaN, anonMb: NaN, fileMb: NaN };
   }
 }
 

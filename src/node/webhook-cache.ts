@@ -9,8 +9,13 @@ const FAILED_LOOKUP_RETRY_MS = 1000;
 export interface CachedWebhookStoreOptions {
   /** How long an answer (a webhook or "none") is reused. Writes through this node invalidate at once; writes on other nodes are seen after at most this long. */
   ttlMs: number;
-  /** Entries kept (oldest evicted first). */
+  /** Entries kept (oldest evicted first; default 100_000). */
   maxEntries?: number;
+  /**
+   * Total characters of the cached DIDs (default 1 Mi, 1..256 Mi): keys are DIDs of up to a few KB (a did:peer:2 runs
+   * to ~600 chars), so an entry bound alone let 10k mailboxes pin ~6 MiB of DID strings here.
+   */
+  maxKeyChars?: number;
   /** Longest wait for the inner store on a cache miss (default 250 ms); then the stale entry or "none" is used. */
   lookupTimeoutMs?: number;
   clock: Clock;
@@ -30,6 +35,9 @@ export class CachedWebhookStore implements WebhookStore {
   readonly #inner: WebhookStore;
   readonly #ttlMs: number;
   readonly #max: number;
+  readonly #maxKeyChars: number;
+  /** Characters of the keys in #cache. */
+  #keyChars = 0;
   readonly #clock: Clock;
   readonly #cache = new Map<string, Entry>();
   readonly #lookupTimeoutMs: number;
@@ -42,6 +50,11 @@ export class CachedWebhookStore implements WebhookStore {
     this.#inner = inner;
     this.#ttlMs = o.ttlMs;
     this.#max = o.maxEntries ?? 100_000;
+    this.#maxKeyChars = o.maxKeyChars ?? 1024 * 1024;
+    if (!Number.isInteger(this.#max) || this.#max < 1) throw new RangeError("maxEntries must be a positive integer");
+    if (!Number.isInteger(this.#maxKeyChars) || this.#maxKeyChars < 1 || this.#maxKeyChars > 256 * 1024 * 1024) {
+      throw new RangeError("maxKeyChars must be an integer in 1..268435456");
+    }
     this.#clock = o.clock;
     this.#lookupTimeoutMs = o.lookupTimeoutMs ?? 250;
   }
@@ -64,10 +77,10 @@ export class CachedWebhookStore implements WebhookStore {
   }
 
   async put(w: WebhookInput): Promise<WebhookView> {
-    this.#cache.delete(w.recipientDid);
+    this.#forget(w.recipientDid);
     this.#lastSecrets.delete(w.recipientDid);
     const v = await this.#inner.put(w);
-    this.#cache.delete(w.recipientDid);
+    this.#forget(w.recipientDid);
     return v;
   }
 
@@ -105,19 +118,26 @@ export class CachedWebhookStore implements WebhookStore {
 
   /** Most recent last (the Map's order), bounded: the oldest entry goes first. */
   #remember(recipientDid: string, view: WebhookView | null, atMs: number): void {
-    this.#cache.delete(recipientDid);
+    this.#forget(recipientDid);
+    if (recipientDid.length > this.#maxKeyChars) return; // would evict everything for one entry: not worth caching
     this.#cache.set(recipientDid, { view, atMs });
-    if (this.#cache.size > this.#max) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest !== undefined) this.#cache.delete(oldest);
+    this.#keyChars += recipientDid.length;
+    // Oldest first (Map iteration is insertion order); the new key is last, so it survives.
+    for (const oldest of this.#cache.keys()) {
+      if (this.#cache.size <= this.#max && this.#keyChars <= this.#maxKeyChars) break;
+      this.#forget(oldest);
     }
   }
 
+  #forget(recipientDid: string): void {
+    if (this.#cache.delete(recipientDid)) this.#keyChars -= recipientDid.length;
+  }
+
   async delete(recipientDid: string): Promise<boolean> {
-    this.#cache.delete(recipientDid);
+    this.#forget(recipientDid);
     this.#lastSecrets.delete(recipientDid);
     const r = await this.#inner.delete(recipientDid);
-    this.#cache.delete(recipientDid);
+    this.#forget(recipientDid);
     return r;
   }
 

@@ -69,6 +69,33 @@ describe("CachedWebhookStore", () => {
     expect(c.lookupFailures).toBe(1);
   });
 
+  test("the cache is bounded by its DIDs' total characters: the oldest are asked again, the newest are not", async () => {
+    // Long DIDs (did:peer:2 runs to ~600 chars) must not pin memory per mailbox: 3 DIDs of 400 chars fit in 1000.
+    const f = fakeStore();
+    const c = new CachedWebhookStore(f.store, { ttlMs: 60_000, clock: new ManualClock(), maxKeyChars: 1000 });
+    const dids = [0, 1, 2, 3].map((i) => `did:example:${String(i).repeat(388)}`);
+    expect(dids.every((d) => d.length === 400)).toBe(true);
+    for (const d of dids) await c.get(d);
+    expect(f.calls).toBe(4);
+    expect(c.peek(dids[0]!)).toBeUndefined(); // evicted: 4 x 400 > 1000
+    expect(c.peek(dids[1]!)).toBeUndefined();
+    expect(c.peek(dids[2]!)).toBeNull(); // cached "no webhook"
+    expect(c.peek(dids[3]!)).toBeNull();
+    await c.get(dids[3]!);
+    expect(f.calls).toBe(4);
+    // A key longer than the whole budget is not cached (it would evict everything) but still answered.
+    const huge = `did:example:${"x".repeat(2000)}`;
+    expect(await c.get(huge)).toBeNull();
+    expect(c.peek(huge)).toBeUndefined();
+    expect(c.peek(dids[3]!)).toBeNull();
+  });
+
+  test("bounds are validated", () => {
+    const f = fakeStore();
+    expect(() => new CachedWebhookStore(f.store, { ttlMs: 1, clock: new ManualClock(), maxKeyChars: 0 })).toThrow(RangeError);
+    expect(() => new CachedWebhookStore(f.store, { ttlMs: 1, clock: new ManualClock(), maxEntries: 0 })).toThrow(RangeError);
+  });
+
   test("a hanging registry is cut off after lookupTimeoutMs", async () => {
     const clock = new ManualClock();
     const f = fakeStore();

@@ -6,7 +6,7 @@ import type { GroupCommitter } from "./group-commit.ts";
 export interface DidIdsOptions {
   /** DIDs whose ids are kept in memory. Default 8192, 1..1_000_000. */
   maxEntries?: number;
-  /** Bound on the cached DIDs' total characters (they run to a few KB each). Default 4M, 1..256M. */
+  /** Bound on the cached DIDs' total characters (they run to a few KB each). Default 1M (~1,700 did:peer:2 DIDs), 1..256M. */
   maxKeyChars?: number;
 }
 
@@ -30,7 +30,7 @@ export class DidIds {
   constructor(db: Database, committer: GroupCommitter, options: DidIdsOptions = {}) {
     this.#ids = new BoundedCache<number>(
       bounded(options.maxEntries, 8192, 1, 1_000_000, "maxEntries"),
-      bounded(options.maxKeyChars, 4 * 1024 * 1024, 1, 256 * 1024 * 1024, "maxKeyChars"),
+      bounded(options.maxKeyChars, 1024 * 1024, 1, 256 * 1024 * 1024, "maxKeyChars"),
     );
     committer.onRollback(() => this.#ids.clear());
     this.selId = db.prepare("SELECT did_id FROM dids WHERE did = ?");

@@ -14,7 +14,8 @@ interface Row {
 
 /** ownerOf answers kept in memory (every forward asks): bounded in entries and key characters. */
 const OWNER_CACHE_ENTRIES = 8192;
-const OWNER_CACHE_KEY_CHARS = 2 * 1024 * 1024;
+// 1 Mi chars: ~1,700 did:peer:2 keys. The budget is what bounds memory with many mailboxes (each DID ~600 chars).
+const OWNER_CACHE_KEY_CHARS = 1024 * 1024;
 
 export class SqliteMediationStore implements MediationStore {
   /**

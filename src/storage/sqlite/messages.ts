@@ -26,7 +26,7 @@ interface Usage {
 
 /** Usage entries kept in memory: enough for the active mailboxes, bounded in key characters too. */
 const USAGE_CACHE_ENTRIES = 4096;
-const USAGE_CACHE_KEY_CHARS = 1024 * 1024;
+const USAGE_CACHE_KEY_CHARS = 512 * 1024;
 
 /** A fresh object each time: callers own what they get back. */
 function emptyStats(): MailboxStats {
