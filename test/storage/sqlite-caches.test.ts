@@ -102,6 +102,61 @@ describe("sqlite write-through caches", () => {
   });
 });
 
+describe("sqlite in-memory dedup index", () => {
+  const ROOMY = { maxCount: 1000, maxBytes: 1 << 30 };
+
+  it("finds duplicates stored before a reopen (the index is loaded from the table)", async () => {
+    const path = freshPath();
+    const d1 = openSqliteDriver({ path });
+    const a = req({ mailbox: "did:m:r" });
+    await d1.messages.enqueue(a, ROOMY);
+    await d1.close();
+    const d2 = openSqliteDriver({ path });
+    expect(await d2.messages.enqueue(req({ mailbox: "did:m:r", dedupKey: a.dedupKey }), ROOMY)).toEqual({ status: "duplicate", id: a.id });
+    // Same key, other mailbox: not a duplicate.
+    expect((await d2.messages.enqueue(req({ mailbox: "did:m:other", dedupKey: a.dedupKey }), ROOMY)).status).toBe("stored");
+    await d2.close();
+  });
+
+  it("a removed or expired message's key is free again; a rolled-back insert leaves no key, a rolled-back removal keeps it", async () => {
+    const path = freshPath();
+    const d = openSqliteDriver({ path });
+    const kept = req({ mailbox: "did:m:x" });
+    const removed = req({ mailbox: "did:m:x" });
+    const expiring = req({ mailbox: "did:m:x", expiresAtMs: 5 });
+    for (const r of [kept, removed, expiring]) expect((await d.messages.enqueue(r, ROOMY)).status).toBe("stored");
+    expect(await d.messages.remove("did:m:x", [removed.id])).toBe(1);
+    expect(await d.messages.expire(10, 100)).toBe(1);
+    expect((await d.messages.enqueue(req({ mailbox: "did:m:x", dedupKey: removed.dedupKey }), ROOMY)).status).toBe("stored");
+    expect((await d.messages.enqueue(req({ mailbox: "did:m:x", dedupKey: expiring.dedupKey }), ROOMY)).status).toBe("stored");
+
+    const other = installBoom(path);
+    // A batch that inserts a message, removes `kept`, then fails: both are undone, in the table and in the index.
+    const ghost = req({ mailbox: "did:m:x" });
+    const settled = await Promise.allSettled([
+      d.messages.enqueue(ghost, ROOMY),
+      d.messages.remove("did:m:x", [kept.id]),
+      d.messages.enqueue(req({ id: "boom" }), ROOMY),
+    ]);
+    expect(settled.map((s) => s.status)).toEqual(["rejected", "rejected", "rejected"]);
+    other.close();
+    expect(await d.messages.enqueue(req({ mailbox: "did:m:x", dedupKey: kept.dedupKey }), ROOMY)).toEqual({ status: "duplicate", id: kept.id });
+    expect((await d.messages.enqueue(req({ mailbox: "did:m:x", dedupKey: ghost.dedupKey }), ROOMY)).status).toBe("stored");
+    // And the table agrees with what the index said: `kept` is still there, exactly once.
+    expect((await d.messages.list("did:m:x", { limit: 100 })).filter((m) => m.id === kept.id)).toHaveLength(1);
+    await d.close();
+  });
+
+  it("the same key twice in one batch stores it once", async () => {
+    const d = openSqliteDriver({ path: freshPath() });
+    const a = req({ mailbox: "did:m:b" });
+    const results = await Promise.all([d.messages.enqueue(a, ROOMY), d.messages.enqueue(req({ mailbox: "did:m:b", dedupKey: a.dedupKey }), ROOMY)]);
+    expect(results).toEqual([{ status: "stored", id: a.id }, { status: "duplicate", id: a.id }]);
+    expect(await d.messages.stats("did:m:b")).toMatchObject({ count: 1 });
+    await d.close();
+  });
+});
+
 describe("DidIds", () => {
   it("keeps ids stable and exact when its cache is far smaller than the DIDs in use", () => {
     const db = new Database(":memory:");

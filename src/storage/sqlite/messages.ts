@@ -4,6 +4,7 @@ import { StorageError, StorageErrorCode } from "../errors.ts";
 import type { EnqueueRequest, EnqueueResult, MailboxStats, MessageStore, Quota, StoredMessage } from "../types.ts";
 import { checkEnqueue, checkKey, checkLimit, checkList, checkRemove, checkUint } from "../validate.ts";
 import { BoundedCache } from "./bounded-cache.ts";
+import { DedupIndex } from "./dedup-index.ts";
 import { read, write, type SqliteContext } from "./context.ts";
 import { DidIds } from "./did-ids.ts";
 
@@ -42,8 +43,16 @@ export class SqliteMessageStore implements MessageStore {
   readonly #usageCache = new BoundedCache<Usage>(USAGE_CACHE_ENTRIES, USAGE_CACHE_KEY_CHARS);
   /** Mailbox and recipient DIDs as the integers the message rows and indexes are keyed by (schema v2). */
   readonly #dids: DidIds;
+  /**
+   * (mailbox_id, dedup_key) -> rowid of every stored message, in memory (schema v3 dropped the UNIQUE index: see
+   * dedup-index.ts). Loaded at open, kept by enqueue/remove/expire inside their batches, reloaded after a rollback.
+   */
+  readonly #dedup = new DedupIndex();
+  /** Set when a reload after a rollback failed: the next write reloads first (and fails retryably if it cannot). */
+  #dedupStale = false;
   // Prepared once: the hot path never compiles SQL.
-  private readonly selDedup: Statement<{ id: string }, [number, string]>;
+  private readonly selByRowid: Statement<{ id: string; mailbox_id: number; dedup_key: string }, [number]>;
+  private readonly selAllDedup: Statement<{ r: number; m: number; k: string }, []>;
   private readonly selUsage: Statement<{ count: number; bytes: number }, [number]>;
   private readonly insert: Statement<unknown, [string, number, number, Uint8Array, number, number, number | null, string]>;
   private readonly selList: Statement<Row, [number, number]>;
@@ -51,8 +60,8 @@ export class SqliteMessageStore implements MessageStore {
   private readonly selOldest: Statement<{ t: number }, [number]>;
   private readonly selNewest: Statement<{ t: number }, [number]>;
   private readonly selStatsFor: Statement<{ c: number; b: number; lo: number | null; hi: number | null }, [number, number]>;
-  private readonly delMany: Statement<{ size_bytes: number }, [number, string]>;
-  private readonly delExpired: Statement<{ mailbox_id: number; size_bytes: number }, [number, number]>;
+  private readonly delMany: Statement<{ r: number; dedup_key: string; size_bytes: number }, [number, string]>;
+  private readonly delExpired: Statement<{ r: number; mailbox_id: number; dedup_key: string; size_bytes: number }, [number, number]>;
   private readonly subUsage: Statement<unknown, [number, number, number]>;
   private readonly delEmptyUsage: Statement<unknown, [number]>;
 
@@ -60,9 +69,19 @@ export class SqliteMessageStore implements MessageStore {
     const db = ctx.db;
     ctx.committer.onRollback(() => this.#usageCache.clear());
     this.#dids = new DidIds(db, ctx.committer);
-    this.selDedup = db.prepare("SELECT id FROM messages WHERE mailbox_id = ? AND dedup_key = ?");
+    this.selByRowid = db.prepare("SELECT id, mailbox_id, dedup_key FROM messages WHERE rowid = ?");
+    this.selAllDedup = db.prepare("SELECT rowid AS r, mailbox_id AS m, dedup_key AS k FROM messages");
+    this.#loadDedup();
+    ctx.committer.onRollback(() => {
+      // What the rolled-back batch added or removed is undone in the table: rebuild from it.
+      try {
+        this.#loadDedup();
+      } catch {
+        this.#dedupStale = true;
+      }
+    });
     this.selUsage = db.prepare("SELECT count, bytes FROM mailbox_usage WHERE mailbox_id = ?");
-    // OR IGNORE fires on the id primary key or on UNIQUE (mailbox_id, dedup_key); validation rules out NULLs.
+    // OR IGNORE fires on the id primary key only (duplicates are found in #dedup first); validation rules out NULLs.
     this.insert = db.prepare(
       `INSERT OR IGNORE INTO messages (id, mailbox_id, recipient_id, payload, size_bytes, received_at_ms, expires_at_ms, dedup_key)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -90,12 +109,12 @@ export class SqliteMessageStore implements MessageStore {
     // per call, instead of looking each id up in the primary key and checking its mailbox.
     // Deletes return what they removed: mailbox_usage is adjusted once per statement and mailbox (see #release).
     this.delMany = db.prepare(
-      "DELETE FROM messages WHERE +mailbox_id = ? AND id IN (SELECT value FROM json_each(?)) RETURNING size_bytes",
+      "DELETE FROM messages WHERE +mailbox_id = ? AND id IN (SELECT value FROM json_each(?)) RETURNING rowid AS r, dedup_key, size_bytes",
     );
     this.delExpired = db.prepare(
       `DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages
          WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ? ORDER BY expires_at_ms, rowid LIMIT ?)
-       RETURNING mailbox_id, size_bytes`,
+       RETURNING rowid AS r, mailbox_id, dedup_key, size_bytes`,
     );
     this.subUsage = db.prepare("UPDATE mailbox_usage SET count = count - ?, bytes = bytes - ? WHERE mailbox_id = ?");
     this.delEmptyUsage = db.prepare("DELETE FROM mailbox_usage WHERE mailbox_id = ? AND count = 0");
@@ -110,20 +129,22 @@ export class SqliteMessageStore implements MessageStore {
       this.ctx,
       () => checkEnqueue(req, quota),
       (): EnqueueResult | StorageError => {
-        // Same answers as the memory reference (dedup, then quota, then id conflict), but the common case
-        // (a new message with room to spare) is one INSERT: the quota comes from the write-through usage
-        // cache, and duplicates are found by the UNIQUE (mailbox_id, dedup_key) index refusing the row.
+        // Same answers as the memory reference (dedup, then quota, then id conflict). The common case (a new message
+        // with room to spare) is one in-memory dedup probe and one INSERT: the quota comes from the write-through usage
+        // cache.
+        if (this.#dedupStale) this.#loadDedup(); // throws (the batch fails, retryably) while the table is unreadable
         const size = req.payload.byteLength;
         // Interned even when the message is refused or conflicts below: a dids row is invisible through the
         // contract (so the write-op rule "decide before writing" still holds) and such DIDs come back.
         const mailboxId = this.#dids.intern(req.mailbox);
+        const tag = this.#dedup.tagOf(mailboxId, req.dedupKey);
+        const dupId = this.#duplicateOf(tag, mailboxId, req.dedupKey);
+        if (dupId !== undefined) return { status: "duplicate", id: dupId };
         const usage = this.#usage(req.mailbox, mailboxId);
         if (usage.count + 1 > quota.maxCount || usage.bytes + size > quota.maxBytes) {
-          const dup = this.selDedup.get(mailboxId, req.dedupKey);
-          if (dup !== null) return { status: "duplicate", id: dup.id };
           return { status: "quota_exceeded", limit: usage.count + 1 > quota.maxCount ? "count" : "bytes" };
         }
-        const { changes } = this.insert.run(
+        const { changes, lastInsertRowid } = this.insert.run(
           req.id,
           mailboxId,
           this.#dids.intern(req.recipientDid),
@@ -133,17 +154,33 @@ export class SqliteMessageStore implements MessageStore {
           req.expiresAtMs,
           req.dedupKey,
         );
-        if (changes === 1) {
-          usage.count += 1; // the trigger did the same to mailbox_usage
-          usage.bytes += size;
-          return { status: "stored", id: req.id };
-        }
-        // Ignored: the same dedup key is stored (a duplicate) or the id is taken by another message.
-        const dup = this.selDedup.get(mailboxId, req.dedupKey);
-        if (dup !== null) return { status: "duplicate", id: dup.id };
-        return new StorageError(StorageErrorCode.Conflict, "message id already in use");
+        // Ignored: the id is taken by another message (not a duplicate: that was ruled out above).
+        if (changes !== 1) return new StorageError(StorageErrorCode.Conflict, "message id already in use");
+        this.#dedup.add(tag, Number(lastInsertRowid));
+        usage.count += 1; // the trigger did the same to mailbox_usage
+        usage.bytes += size;
+        return { status: "stored", id: req.id };
       },
     );
+  }
+
+  /** The id of the stored message with this mailbox and dedup key, if any: index candidates confirmed by their row. */
+  #duplicateOf(tag: number, mailboxId: number, dedupKey: string): string | undefined {
+    let id: string | undefined;
+    this.#dedup.find(tag, (rowid) => {
+      const row = this.selByRowid.get(rowid);
+      if (row === null || row.mailbox_id !== mailboxId || row.dedup_key !== dedupKey) return false;
+      id = row.id;
+      return true;
+    });
+    return id;
+  }
+
+  /** (Re)builds the dedup index from the table: at open, and after a rolled-back batch. */
+  #loadDedup(): void {
+    this.#dedup.clear();
+    for (const row of this.selAllDedup.iterate()) this.#dedup.add(this.#dedup.tagOf(row.m, row.k), row.r);
+    this.#dedupStale = false;
   }
 
   /**
@@ -223,12 +260,16 @@ export class SqliteMessageStore implements MessageStore {
       () => checkRemove(mailbox, snapshot),
       () => {
         if (snapshot.length === 0) return 0;
+        if (this.#dedupStale) this.#loadDedup();
         const mailboxId = this.#dids.find(mailbox);
         if (mailboxId === undefined) return 0;
         const rows = this.delMany.all(mailboxId, JSON.stringify(snapshot));
         if (rows.length === 0) return 0;
         let bytes = 0;
-        for (const r of rows) bytes += r.size_bytes;
+        for (const r of rows) {
+          bytes += r.size_bytes;
+          this.#forgetDedup(mailboxId, r.dedup_key, r.r);
+        }
         this.#release(mailboxId, rows.length, bytes);
         const cached = this.#usageCache.get(mailbox);
         if (cached !== undefined) {
@@ -248,10 +289,12 @@ export class SqliteMessageStore implements MessageStore {
         checkLimit(limit);
       },
       () => {
+        if (this.#dedupStale) this.#loadDedup();
         const rows = this.delExpired.all(nowMs, limit);
         if (rows.length === 0) return 0;
         const released = new Map<number, Usage>();
         for (const r of rows) {
+          this.#forgetDedup(r.mailbox_id, r.dedup_key, r.r);
           const u = released.get(r.mailbox_id);
           if (u === undefined) released.set(r.mailbox_id, { count: 1, bytes: r.size_bytes });
           else {
@@ -264,6 +307,13 @@ export class SqliteMessageStore implements MessageStore {
         return rows.length;
       },
     );
+  }
+
+  /** Drops a deleted row from the dedup index; a row the index did not hold is a broken invariant (rolls back). */
+  #forgetDedup(mailboxId: number, dedupKey: string, rowid: number): void {
+    if (!this.#dedup.remove(this.#dedup.tagOf(mailboxId, dedupKey), rowid)) {
+      throw new Error(`dedup index had no entry for message rowid ${rowid}`);
+    }
   }
 
   /**
