@@ -1,13 +1,17 @@
 // In-process CPU cost per accepted forward: the node's wiring driven through app.handle(), minus bare unpackForward.
 // Run: bun scripts/lib/forward-cpu.ts [--driver memory|sqlite] [--forwards 4000] [--rounds 5] [--concurrency 64]
+//      [--unpack-workers N]
 // CPU time (process.cpuUsage), not wall clock: on a shared 2-core machine it is the figure that survives A/B runs.
-import { mkdtempSync, rmSync } from "node:fs";
+// The main thread's own CPU time (/proc/thread-self/schedstat) is reported too: with unpack workers it is the
+// figure that bounds ingest, since the workers run on the other core.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/index.ts";
 import { createResolver } from "../../src/didcomm/did/index.ts";
 import { generateIdentity, mintMediatorDid } from "../../src/didcomm/identity/index.ts";
 import { unpackForward, type DidcommContext } from "../../src/didcomm/pack/index.ts";
+import { createUnpackPool, type UnpackPool } from "../../src/didcomm/pool/index.ts";
 import { MemorySecrets } from "../../src/didcomm/secrets/index.ts";
 import { MailboxActor } from "../../src/mailbox/index.ts";
 import { createMediatorCore } from "../../src/mediator/index.ts";
@@ -37,6 +41,8 @@ export interface ForwardCpuOptions {
   recipients: number;
   /** Phases to run (default all); e.g. only appHandle under a profiler. */
   only?: readonly string[];
+  /** Unpack worker threads for the core (0 = in-thread, the node's default). */
+  unpackWorkers?: number;
 }
 
 export interface ForwardCpuResult {
@@ -47,7 +53,14 @@ export interface ForwardCpuResult {
   /** appHandle minus bare unpack, paired per round: what this path costs beyond the crypto. */
   overheadUs: number;
   rounds: Record<string, number[]>;
+  /** Main-thread CPU us per forward of each phase and round (empty where /proc is missing). */
+  mainRounds: Record<string, number[]>;
 }
+
+const SCHEDSTAT = "/proc/thread-self/schedstat";
+const hasSchedstat = existsSync(SCHEDSTAT);
+/** This thread's CPU time in us (schedstat's first field is ns on CPU), or NaN without /proc. */
+const threadCpuUs = (): number => (hasSchedstat ? Number(readFileSync(SCHEDSTAT, "utf8").split(" ")[0]) / 1000 : Number.NaN);
 
 const cpuUs = (): number => {
   const u = process.cpuUsage();
@@ -80,7 +93,12 @@ export async function measureForwardCpu(o: ForwardCpuOptions): Promise<ForwardCp
   const delivery = await startDeliveryMode({ config, clock, logger, cluster: null, metrics: prometheusDeliveryMetrics(nodeMetrics.metrics, false), onDrain: () => {} });
   const minted = mintMediatorDid(generateIdentity(), { httpUri: config.server.publicUrl, wsUri: config.server.wsUrl });
   const secrets = new MemorySecrets(minted.keys);
+  const unpackPool: UnpackPool | undefined =
+    (o.unpackWorkers ?? 0) > 0
+      ? createUnpackPool({ ctx: { resolver: createResolver(), secrets, maxEnvelopeBytes: config.limits.maxMessageBytes, now: () => clock.nowMs() }, keys: minted.keys, workers: o.unpackWorkers ?? 0 })
+      : undefined;
   const core = createMediatorCore({
+    ...(unpackPool !== undefined ? { unpackPool } : {}),
     mediatorDid: minted.did,
     resolver: createResolver(),
     secrets,
@@ -138,6 +156,7 @@ export async function measureForwardCpu(o: ForwardCpuOptions): Promise<ForwardCp
   };
   for (const name of Object.keys(phases)) if (o.only !== undefined && !o.only.includes(name)) delete phases[name];
   const rounds: Record<string, number[]> = Object.fromEntries(Object.keys(phases).map((k) => [k, []]));
+  const mainRounds: Record<string, number[]> = Object.fromEntries(Object.keys(phases).map((k) => [k, []]));
   try {
     // Warm-up: JIT, caches (webhook lookups, DID parsing), actors started.
     for (const [name, p] of Object.entries(phases)) await p(await envelopes(Math.min(1000, o.forwards), `warm ${name}`));
@@ -149,13 +168,16 @@ export async function measureForwardCpu(o: ForwardCpuOptions): Promise<ForwardCp
         const bodies = batch.get(name)!;
         Bun.gc(true);
         const t0 = cpuUs();
+        const m0 = threadCpuUs();
         await p(bodies);
         rounds[name]!.push((cpuUs() - t0) / bodies.length);
+        if (hasSchedstat) mainRounds[name]!.push((threadCpuUs() - m0) / bodies.length);
       }
     }
   } finally {
     await app.close({ drainTimeoutMs: 1000 });
     await delivery.stop();
+    await unpackPool?.close();
     await actor.stop({ drain: true });
     await driver.close();
     await nodeMetrics.stop();
@@ -165,7 +187,7 @@ export async function measureForwardCpu(o: ForwardCpuOptions): Promise<ForwardCp
   const appHandleUs = median(rounds.appHandle);
   // Paired per round (the same machine load), then the median: steadier than a difference of medians.
   const overheadUs = median(rounds.appHandle?.map((x, i) => x - (rounds.bareUnpack?.[i] ?? Number.NaN)));
-  return { bareUnpackUs, coreReceiveUs: median(rounds.coreReceive), appHandleUs, overheadUs, rounds };
+  return { bareUnpackUs, coreReceiveUs: median(rounds.coreReceive), appHandleUs, overheadUs, rounds, mainRounds };
 }
 
 if (import.meta.main) {
@@ -178,13 +200,21 @@ if (import.meta.main) {
     concurrency: numberArg("concurrency", 64, 1, 1024),
     recipients: numberArg("recipients", 16, 1, 1000),
     ...(process.argv.includes("--only") ? { only: argValue("only", "").split(",") } : {}),
+    unpackWorkers: numberArg("unpack-workers", 0, 0, 8),
   });
   const fmt = (xs: number[] | undefined) => (xs ?? []).map((x) => round(x)).join(" ");
-  console.log(`CPU us per forward (median of the runs, driver ${driver}):`);
-  console.log(`  bare unpackForward  ${round(r.bareUnpackUs)}   [${fmt(r.rounds.bareUnpack)}]`);
-  console.log(`  core (untraced)     ${round(median(r.rounds.rawCore))}   [${fmt(r.rounds.rawCore)}]`);
-  console.log(`  traced core        ${round(r.coreReceiveUs)}   [${fmt(r.rounds.coreReceive)}]`);
-  console.log(`  app.handle POST /   ${round(r.appHandleUs)}   [${fmt(r.rounds.appHandle)}]`);
+  const line = (label: string, name: string) =>
+    console.log(`  ${label} ${round(median(r.rounds[name]))}   [${fmt(r.rounds[name])}]   main thread ${round(median(r.mainRounds[name]))}   [${fmt(r.mainRounds[name])}]`);
+  console.log(`CPU us per forward (median of the runs, driver ${driver}, unpack workers ${numberArg("unpack-workers", 0, 0, 8)}):`);
+  line("bare unpackForward", "bareUnpack");
+  line("core (untraced)   ", "rawCore");
+  line("traced core       ", "coreReceive");
+  line("app.handle POST / ", "appHandle");
   console.log(`  overhead (handle - unpack) ${round(r.overheadUs)} us`);
-  console.log(JSON.stringify({ bench: "forward-cpu", driver, bare_unpack_us: round(r.bareUnpackUs), core_receive_us: round(r.coreReceiveUs), app_handle_us: round(r.appHandleUs), overhead_us: round(r.overheadUs) }));
+  console.log(
+    JSON.stringify({
+      bench: "forward-cpu", driver, bare_unpack_us: round(r.bareUnpackUs), core_receive_us: round(r.coreReceiveUs), app_handle_us: round(r.appHandleUs),
+      overhead_us: round(r.overheadUs), app_handle_main_us: round(median(r.mainRounds.appHandle)),
+    }),
+  );
 }

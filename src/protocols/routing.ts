@@ -1,11 +1,12 @@
 // Routing 2.0 forward: find the enrolled recipient of `next`, then store the attached envelope durably.
 import { findVerificationMethod } from "../didcomm/did/document.ts";
 import { resolvePeer2 } from "../didcomm/did/peer2.ts";
-import { isJweShape } from "../didcomm/jwe/parse.ts";
 import { didPart } from "../didcomm/message/did-syntax.ts";
 import { FORWARD_TYPE, parseForward } from "../didcomm/message/forward.ts";
 import type { Message } from "../didcomm/message/types.ts";
 import { isDidcommError } from "../didcomm/errors.ts";
+import { isJweShape } from "../didcomm/jwe/parse.ts";
+import { jweContentDigest, knownForwardFacts, type ForwardFacts } from "../didcomm/pool/forward-facts.ts";
 import { Problems, ProtocolError } from "./errors.ts";
 import type { Handler, HandlerContext, ProtocolSpec } from "./types.ts";
 import { PIURI } from "./uris.ts";
@@ -89,16 +90,16 @@ export async function findRecipient(ctx: HandlerContext, next: string): Promise<
  * ciphertext, iv and tag (a fresh encryption of the same plaintext differs, a retry does not).
  */
 export function dedupKeyOf(msg: Message, ctx: HandlerContext, forwarded: Record<string, unknown>): string {
-  // Bun's native hasher: the same SHA-256 as node:crypto's, at less cost per call (this runs once per forward).
-  const h = new Bun.CryptoHasher("sha256");
+  return dedupKeyFrom(msg, ctx, () => jweContentDigest(forwarded));
+}
+
+/** dedupKeyOf, with the content digest computed only when it is needed (or already known). */
+function dedupKeyFrom(msg: Message, ctx: HandlerContext, contentDigest: () => string): string {
   // Hashed so the key stays short whatever the DID's length (storage bounds keys).
-  if (ctx.sender.kind !== "anonymous") return `id:${h.update(ctx.sender.did).update("\u0000").update(msg.id).digest("base64url")}`;
-  for (const field of ["ciphertext", "iv", "tag"] as const) {
-    const v = forwarded[field];
-    h.update(typeof v === "string" ? v : "");
-    h.update("\u0000"); // field separator: ("ab","c") and ("a","bc") must differ
+  if (ctx.sender.kind !== "anonymous") {
+    return `id:${new Bun.CryptoHasher("sha256").update(ctx.sender.did).update("\u0000").update(msg.id).digest("base64url")}`;
   }
-  return `sha256:${h.digest("base64url")}`;
+  return `sha256:${contentDigest()}`;
 }
 
 /** The outbound event id of an accepted forward: stable across retries of that forward (mailbox + dedup key). */
@@ -115,22 +116,31 @@ const knownNext = new Set<string>();
 
 /**
  * parseForward, minus the DID URL regex for a `next` already validated: the common case (a forward to a recipient
- * seen before, the envelope in data.json) skips it; anything else takes parseForward's full checks.
+ * seen before, the envelope in data.json) skips it; anything else takes parseForward's full checks. When the unpack
+ * pool already worked out the attached envelope's facts (on a worker), they are used as they are.
  */
-function forwardParts(msg: Message): { next: string; forwarded: Record<string, unknown> } {
+function forwardParts(msg: Message): ForwardParts {
   const next = msg.body.next;
-  const atts = msg.attachments;
-  if (msg.type === FORWARD_TYPE && typeof next === "string" && knownNext.has(next) && atts !== undefined && atts.length === 1) {
-    const data = atts[0]!.data as unknown;
-    if (isPlainObject(data) && isPlainObject(data.json)) return { next, forwarded: data.json };
+  if (msg.type === FORWARD_TYPE && typeof next === "string" && knownNext.has(next)) {
+    const facts = knownForwardFacts(msg);
+    if (facts !== undefined) return { next, facts };
+    const atts = msg.attachments;
+    if (atts !== undefined && atts.length === 1) {
+      const data = atts[0]!.data as unknown;
+      if (isPlainObject(data) && isPlainObject(data.json)) return { next, forwarded: data.json };
+    }
   }
   const parsed = parseForward(msg);
   if (parsed.next.length <= MAX_CACHED_NEXT_CHARS) {
     if (knownNext.size >= MAX_KNOWN_NEXT) knownNext.clear(); // rare: cheaper than LRU bookkeeping per forward
     knownNext.add(parsed.next);
   }
-  return parsed;
+  const facts = knownForwardFacts(msg);
+  return facts === undefined ? parsed : { next: parsed.next, facts };
 }
+
+/** The forwarded envelope as the pool's worker described it (facts), or as the parsed object (in-thread unpack). */
+type ForwardParts = { next: string; facts: ForwardFacts } | { next: string; forwarded: Record<string, unknown> };
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
@@ -144,20 +154,22 @@ function expiresAtMs(msg: Message, ctx: HandlerContext): number {
 }
 
 const onForward: Handler = async (msg, ctx) => {
-  let parsed: { next: string; forwarded: Record<string, unknown> };
+  let parsed: ForwardParts;
   try {
     parsed = forwardParts(msg);
   } catch (e) {
     throw new ProtocolError(Problems.invalidMessage, ["forward needs body.next and one attached envelope"], { cause: e });
   }
-  if (!isJweShape(parsed.forwarded)) throw new ProtocolError(Problems.invalidMessage, ["the forwarded attachment is not a JWE"]);
+  if (!("facts" in parsed ? parsed.facts.jweShape : isJweShape(parsed.forwarded))) throw new ProtocolError(Problems.invalidMessage, ["the forwarded attachment is not a JWE"]);
   const expires = expiresAtMs(msg, ctx);
   if (expires <= ctx.services.clock.nowMs()) throw new ProtocolError(Problems.expired);
   const match = await findRecipient(ctx, parsed.next);
   if (match === undefined) throw new ProtocolError(Problems.recipientNotEnrolled);
-  // Re-serialised: unpack hands back the decrypted forward parsed, not its bytes (the recipient parses it strictly).
-  const payload = Buffer.from(JSON.stringify(parsed.forwarded), "utf8");
-  const dedupKey = dedupKeyOf(msg, ctx, parsed.forwarded);
+  // Re-serialised (on the worker when the pool unpacked it): unpack hands back the decrypted forward parsed, not its
+  // bytes (the recipient parses it strictly).
+  const p = parsed;
+  const payload = Buffer.from("facts" in p ? p.facts.json : JSON.stringify(p.forwarded), "utf8");
+  const dedupKey = dedupKeyFrom(msg, ctx, () => ("facts" in p ? p.facts.contentDigest : jweContentDigest(p.forwarded)));
   const { result } = await ctx.services.mailbox.deliver({
     // Time-ordered (UUIDv7): new rows append to the storage index instead of landing at random places in it.
     id: Bun.randomUUIDv7(),

@@ -4,6 +4,7 @@ import type { DidDocument, DidResolver } from "../did/types.ts";
 import { unpack } from "../pack/unpack.ts";
 import type { DidcommContext } from "../pack/types.ts";
 import { MemorySecrets } from "../secrets/memory.ts";
+import { attachedObjectOf, factsOfAttached } from "./forward-facts.ts";
 import { toWireError, type InitMsg, type Reply, type ToWorker, type UnpackRequest } from "./protocol.ts";
 
 declare const self: Worker;
@@ -36,7 +37,12 @@ async function handle(req: UnpackRequest, keys: MemorySecrets): Promise<Reply> {
   try {
     const result = await unpack(req.packed, ctx, req.message === undefined ? {} : { message: req.message });
     if (resolverCalled) return { kind: "main", id: req.id, reason: "resolver" };
-    return { kind: "ok", id: req.id, json: JSON.stringify(result) };
+    const attached = attachedObjectOf(result.message);
+    if (attached === undefined) return { kind: "ok", id: req.id, json: JSON.stringify(result) };
+    const forward = factsOfAttached(attached);
+    // Sent once, as forward.json: the main thread puts it back (see protocol.ts). The result is ours to change.
+    delete (result.message.attachments![0]!.data as Record<string, unknown>).json;
+    return { kind: "ok", id: req.id, json: JSON.stringify(result), forward };
   } catch (e) {
     if (resolverCalled) return { kind: "main", id: req.id, reason: "resolver" };
     if (!isDidcommError(e)) return { kind: "main", id: req.id, reason: "internal" };
