@@ -2,7 +2,6 @@
 import { CleanupStack, errorName } from "./cleanup-stack.ts";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectNats } from "./nats-connection.ts";
 import { retryStartup } from "./startup-retry.ts";
 import { createAdminHandler, type AdminHandler } from "../admin/index.ts";
 import type { Config } from "../config/types.ts";
@@ -11,9 +10,8 @@ import type { BreakerMode, BreakerTransition } from "../delivery/breaker-types.t
 import { Dispatcher } from "../delivery/dispatcher.ts";
 import type { FetchLike } from "../delivery/dispatcher-options.ts";
 import type { DlqStore, EventQueue } from "../delivery/event-queue.ts";
-import { JetStreamEventQueue } from "../delivery/jetstream-queue.ts";
-import { KvBreakerStore } from "../delivery/kv-breaker-store.ts";
-import { KvWebhookStore } from "../delivery/kv-webhook-store.ts";
+import type { JetStreamEventQueue } from "../delivery/jetstream-queue.ts";
+import type { KvBreakerStore } from "../delivery/kv-breaker-store.ts";
 import { DeliveryCounters, noopDeliveryMetrics, teeMetrics, type DeliveryCountersSnapshot, type DeliveryMetrics } from "../delivery/metrics.ts";
 import { webhookPreparer } from "../delivery/request.ts";
 import { SqliteEventQueue } from "../delivery/sqlite-queue.ts";
@@ -113,6 +111,13 @@ export async function startDeliveryMode(o: DeliveryModeOptions): Promise<Deliver
       cleanup.push(() => hooks.close());
       store = hooks;
     } else {
+      // Loaded only in cluster mode: a single node never pays the memory of the NATS client and its stores.
+      const [{ connectNats }, { JetStreamEventQueue }, { KvWebhookStore }, { KvBreakerStore }] = await Promise.all([
+        import("./nats-connection.ts"),
+        import("../delivery/jetstream-queue.ts"),
+        import("../delivery/kv-webhook-store.ts"),
+        import("../delivery/kv-breaker-store.ts"),
+      ]);
       let nc = o.cluster.nc;
       if (nc === null) {
         const own = await connectNats(config, "delivery");

@@ -1,9 +1,7 @@
 // A node's metrics: one Metrics per node, scrape-time collectors, readiness gauges, the cluster gathering, the routes.
 import { statfs } from "node:fs/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectNats } from "./nats-connection.ts";
 import type { Config } from "../config/types.ts";
-import { KvMediationStore } from "../controlplane/index.ts";
 import type { Logger } from "../observability/logger.ts";
 import { MEMBER_STATES, type GossipState } from "../observability/metrics-catalogue.ts";
 import { Metrics } from "../observability/metrics.ts";
@@ -11,7 +9,7 @@ import { inSpan } from "../observability/tracing.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { Health } from "../transport/health.ts";
 import { metricsRoutes, type ExtraRoute, type GatheredNode } from "../transport/metrics-routes.ts";
-import { ClusterMetrics, type NodeReport } from "./cluster-metrics.ts";
+import type { ClusterMetrics, NodeReport } from "./cluster-metrics.ts";
 import type { ClusterMode } from "./cluster-mode.ts";
 import type { MailboxPort } from "../mailbox/port.ts";
 import { readMailboxUsage } from "../mailbox/usage-stats.ts";
@@ -115,6 +113,12 @@ export function createNodeMetrics(o: NodeMetricsOptions): NodeMetrics {
   };
 
   const attachCluster = async (c: ClusterMode): Promise<void> => {
+    // Loaded only in cluster mode: a single node never pays the memory of the NATS client (see node.ts).
+    const [{ KvMediationStore }, { connectNats }, { ClusterMetrics }] = await Promise.all([
+      import("../controlplane/index.ts"),
+      import("./nats-connection.ts"),
+      import("./cluster-metrics.ts"),
+    ]);
     clusterMode = c;
     const delta = new Delta();
     metrics.addCollector(() => {

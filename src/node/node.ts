@@ -17,7 +17,7 @@ import { createHealth, diskCheck, eventLoopCheck, storageCheck, type HealthCheck
 import { createHttpApp, type HttpApp, type HttpAppOptions } from "../transport/http-app.ts";
 import { makeInvitationInfo } from "../transport/invitation.ts";
 import { LagMonitor } from "../transport/lag-monitor.ts";
-import { startClusterMode, type ClusterMode } from "./cluster-mode.ts";
+import type { ClusterMode } from "./cluster-mode.ts";
 import { prometheusDeliveryMetrics } from "./delivery-metrics.ts";
 import { startDeliveryMode, type DeliveryMode } from "./delivery-mode.ts";
 import { ExpirySweep } from "./expiry-sweep.ts";
@@ -168,6 +168,8 @@ export async function createNode(config: Config, opts: NodeOptions = {}): Promis
     const server = withBoundPort(config, port);
     const nodeConfig: Config = { ...config, server };
     if (config.cluster.enabled) {
+      // Loaded only in cluster mode: a single node never pays the memory of NATS, the ring and the replication code.
+      const { startClusterMode } = await import("./cluster-mode.ts");
       cluster = await startClusterMode({
         config: nodeConfig,
         clock,
