@@ -56,6 +56,8 @@ export class GroupCommitter {
   private lastFailureReason: string | null = null;
   /** Run after a batch rolled back: in-memory write-through caches drop what the batch wrote. */
   private readonly rollbackHooks: (() => void)[] = [];
+  /** Run inside the batch's transaction after its ops: writes that are cheaper once per batch than once per op. */
+  private readonly beforeCommitHooks: (() => void)[] = [];
   private readonly onTimer = (): void => {
     this.scheduled = false;
     this.flush();
@@ -70,6 +72,11 @@ export class GroupCommitter {
   /** Registers a callback run (synchronously) whenever a batch is rolled back. */
   onRollback(hook: () => void): void {
     this.rollbackHooks.push(hook);
+  }
+
+  /** Registers a callback run inside every batch's transaction after its ops; a throw rolls the batch back. */
+  onBeforeCommit(hook: () => void): void {
+    this.beforeCommitHooks.push(hook);
   }
 
   /** `probe`: a health check's write (not counted in recentWrites). */
@@ -97,6 +104,7 @@ export class GroupCommitter {
       this.runInTransaction(() => {
         // Arrival order: a later request sees the effects of every earlier one in the batch.
         for (let i = 0; i < batch.length; i++) results[i] = batch[i]!.op();
+        for (const hook of this.beforeCommitHooks) hook();
       });
     } catch (cause) {
       this.counters.failedCommits += 1;

@@ -50,6 +50,13 @@ export class SqliteMessageStore implements MessageStore {
   readonly #dedup = new DedupIndex();
   /** Set when a reload after a rollback failed: the next write reloads first (and fails retryably if it cannot). */
   #dedupStale = false;
+  /**
+   * Usage this batch's inserts changed, by mailbox id: written to mailbox_usage once per mailbox at the end of the
+   * batch (schema v3 dropped the per-row insert trigger). The same objects as in #usageCache; kept here even if the
+   * cache evicts them, so a later op in the batch continues from them rather than from the not-yet-written row.
+   */
+  readonly #dirtyUsage = new Map<number, Usage>();
+  private readonly putUsage: Statement<unknown, [number, number, number]>;
   // Prepared once: the hot path never compiles SQL.
   private readonly selByRowid: Statement<{ id: string; mailbox_id: number; dedup_key: string }, [number]>;
   private readonly selAllDedup: Statement<{ r: number; m: number; k: string }, []>;
@@ -67,7 +74,11 @@ export class SqliteMessageStore implements MessageStore {
 
   constructor(private readonly ctx: SqliteContext) {
     const db = ctx.db;
-    ctx.committer.onRollback(() => this.#usageCache.clear());
+    ctx.committer.onRollback(() => {
+      this.#usageCache.clear();
+      this.#dirtyUsage.clear();
+    });
+    ctx.committer.onBeforeCommit(() => this.#writeUsage());
     this.#dids = new DidIds(db, ctx.committer);
     this.selByRowid = db.prepare("SELECT id, mailbox_id, dedup_key FROM messages WHERE rowid = ?");
     this.selAllDedup = db.prepare("SELECT rowid AS r, mailbox_id AS m, dedup_key AS k FROM messages");
@@ -116,6 +127,10 @@ export class SqliteMessageStore implements MessageStore {
          WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ? ORDER BY expires_at_ms, rowid LIMIT ?)
        RETURNING rowid AS r, mailbox_id, dedup_key, size_bytes`,
     );
+    this.putUsage = db.prepare(
+      `INSERT INTO mailbox_usage (mailbox_id, count, bytes) VALUES (?, ?, ?)
+       ON CONFLICT (mailbox_id) DO UPDATE SET count = excluded.count, bytes = excluded.bytes`,
+    );
     this.subUsage = db.prepare("UPDATE mailbox_usage SET count = count - ?, bytes = bytes - ? WHERE mailbox_id = ?");
     this.delEmptyUsage = db.prepare("DELETE FROM mailbox_usage WHERE mailbox_id = ? AND count = 0");
   }
@@ -157,8 +172,9 @@ export class SqliteMessageStore implements MessageStore {
         // Ignored: the id is taken by another message (not a duplicate: that was ruled out above).
         if (changes !== 1) return new StorageError(StorageErrorCode.Conflict, "message id already in use");
         this.#dedup.add(tag, Number(lastInsertRowid));
-        usage.count += 1; // the trigger did the same to mailbox_usage
+        usage.count += 1;
         usage.bytes += size;
+        this.#dirtyUsage.set(mailboxId, usage); // mailbox_usage is written at the end of the batch (#writeUsage)
         return { status: "stored", id: req.id };
       },
     );
@@ -188,14 +204,22 @@ export class SqliteMessageStore implements MessageStore {
    * the returned object is the cache entry, updated in place by enqueue.
    */
   #usage(mailbox: string, mailboxId: number): Usage {
-    let u = this.#usageCache.get(mailbox);
+    let u = this.#usageCache.get(mailbox) ?? this.#dirtyUsage.get(mailboxId);
     if (u === undefined) {
       const row = this.selUsage.get(mailboxId);
       u = { count: row?.count ?? 0, bytes: row?.bytes ?? 0 };
-      this.#usageCache.set(mailbox, u);
     }
+    this.#usageCache.set(mailbox, u);
     return u;
   }
+
+  /** Writes the batch's changed usage to mailbox_usage (inside the batch: before deletes, and before it commits). */
+  #writeUsage(): void {
+    if (this.#dirtyUsage.size === 0) return;
+    for (const [mailboxId, u] of this.#dirtyUsage) this.putUsage.run(mailboxId, u.count, u.bytes);
+    this.#dirtyUsage.clear();
+  }
+
 
   list(mailbox: string, opts: { limit: number; recipientDid?: string }): Promise<StoredMessage[]> {
     return read(this.ctx.gate, () => {
@@ -261,6 +285,7 @@ export class SqliteMessageStore implements MessageStore {
       () => {
         if (snapshot.length === 0) return 0;
         if (this.#dedupStale) this.#loadDedup();
+        this.#writeUsage(); // #release below adjusts the rows; they must hold this batch's inserts first
         const mailboxId = this.#dids.find(mailbox);
         if (mailboxId === undefined) return 0;
         const rows = this.delMany.all(mailboxId, JSON.stringify(snapshot));
@@ -290,6 +315,7 @@ export class SqliteMessageStore implements MessageStore {
       },
       () => {
         if (this.#dedupStale) this.#loadDedup();
+        this.#writeUsage(); // #release below adjusts the rows; they must hold this batch's inserts first
         const rows = this.delExpired.all(nowMs, limit);
         if (rows.length === 0) return 0;
         const released = new Map<number, Usage>();

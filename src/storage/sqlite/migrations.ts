@@ -151,10 +151,8 @@ export const MIGRATIONS: readonly Migration[] = [
       -- for the rarer filtered pickup, whose walk is bounded by the mailbox quota.
       CREATE INDEX messages_by_mailbox ON messages (mailbox_id, received_at_ms);
       CREATE INDEX messages_by_expiry ON messages (expires_at_ms) WHERE expires_at_ms IS NOT NULL;
-      CREATE TRIGGER messages_usage_insert AFTER INSERT ON messages BEGIN
-        INSERT INTO mailbox_usage (mailbox_id, count, bytes) VALUES (NEW.mailbox_id, 1, NEW.size_bytes)
-        ON CONFLICT (mailbox_id) DO UPDATE SET count = count + 1, bytes = bytes + excluded.bytes;
-      END;
+      -- No insert trigger any more: the driver writes each mailbox's usage once per write batch (an upsert per row
+      -- was ~10% of an enqueue), from the same in-memory counters the quota check reads.
     `,
   },
 ];
