@@ -204,7 +204,10 @@ export class SqliteMessageStore implements MessageStore {
    * the returned object is the cache entry, updated in place by enqueue.
    */
   #usage(mailbox: string, mailboxId: number): Usage {
-    let u = this.#usageCache.get(mailbox) ?? this.#dirtyUsage.get(mailboxId);
+    const cached = this.#usageCache.get(mailbox);
+    if (cached !== undefined) return cached;
+    // Evicted while this batch changed it: the batch's counters, not the row they have not been written to yet.
+    let u = this.#dirtyUsage.get(mailboxId);
     if (u === undefined) {
       const row = this.selUsage.get(mailboxId);
       u = { count: row?.count ?? 0, bytes: row?.bytes ?? 0 };
