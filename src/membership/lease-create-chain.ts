@@ -2,7 +2,7 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { isCasConflict } from "../controlplane/kv-call.ts";
 import type { Clock } from "../runtime/clock.ts";
-import { LeaseTimeoutError } from "./lease-store.ts"; // a cycle, used only inside functions
+import { LeaseTimeoutError, type LeaseEntry } from "./lease-store.ts"; // a cycle, used only inside functions
 
 export interface CreateChainDeps {
   jsm: JetStreamManager;
@@ -45,7 +45,7 @@ export interface CreateChainResult {
  * Why: each single create costs three round trips and any write in between forces all three again; a node taking
  * over ten partitions spent most of a second on them. A chain costs two round trips plus one per key.
  */
-export async function createChain(d: CreateChainDeps, entries: { key: string; value: Uint8Array }[], o: CreateChainOptions): Promise<CreateChainResult> {
+export async function createChain(d: CreateChainDeps, entries: LeaseEntry[], o: CreateChainOptions): Promise<CreateChainResult> {
   if (!Number.isInteger(o.maxRounds) || o.maxRounds < 1 || o.maxRounds > 64) throw new RangeError("maxRounds must be within 1..64");
   if (new Set(entries.map((e) => e.key)).size !== entries.length) throw new RangeError("createChain: duplicate keys");
   const created = new Map<string, number>();

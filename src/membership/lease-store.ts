@@ -20,6 +20,18 @@ export class LeaseTimeoutError extends Error {
   override readonly name = "LeaseTimeoutError";
 }
 
+/** A key to create and the value to create it with (LeaseStore.createMany). */
+export interface LeaseEntry {
+  key: string;
+  value: Uint8Array;
+}
+
+/** What createMany did: the revisions of the keys it created, and why it stopped early (null when it did not). */
+export interface CreateManyResult {
+  created: Map<string, number>;
+  error: unknown;
+}
+
 /**
  * What LeaseManager needs. Every write returns the new revision; revisions increase across the whole
  * store (a NATS KV revision is the stream sequence), which is what makes them usable as fencing epochs.
@@ -45,11 +57,11 @@ export interface LeaseStore {
    * Without it, LeaseManager creates one by one.
    */
   createMany?(
-    entries: { key: string; value: Uint8Array }[],
+    entries: LeaseEntry[],
     timeoutMs: number,
     onSend: (key: string) => void,
     onCreated: (key: string, revision: number) => void,
-  ): Promise<{ created: Map<string, number>; error: unknown }>;
+  ): Promise<CreateManyResult>;
   /** Deletes only if the key's current revision is `revision`; else LeaseConflictError. */
   delete(key: string, revision: number, timeoutMs: number): Promise<void>;
   /** Current value and revision, or null when absent, expired or deleted. */
@@ -181,11 +193,11 @@ export class NatsLeaseStore implements LeaseStore {
    * creates at once.
    */
   async createMany(
-    entries: { key: string; value: Uint8Array }[],
+    entries: LeaseEntry[],
     timeoutMs: number,
     onSend: (key: string) => void,
     onCreated: (key: string, revision: number) => void,
-  ): Promise<{ created: Map<string, number>; error: unknown }> {
+  ): Promise<CreateManyResult> {
     if (this.cas.mode === "stream") {
       const r = await createChain(this.chain, entries, { deadlineMs: this.clock.monotonicMs() + timeoutMs, maxRounds: MAX_CHAIN_ROUNDS, onSend, onCreated });
       return { created: r.created, error: r.error === null ? null : mapError(r.error) };

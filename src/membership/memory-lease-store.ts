@@ -1,6 +1,6 @@
 // In-process lease store for ManualClock tests: server-side TTL by the clock, latency, and per-client outages.
 import type { Clock } from "../runtime/clock.ts";
-import { LeaseConflictError, LeaseTimeoutError, type LeaseStore } from "./lease-store.ts";
+import { LeaseConflictError, LeaseTimeoutError, type CreateManyResult, type LeaseEntry, type LeaseStore } from "./lease-store.ts";
 
 /** "up": normal; "down": requests are lost; "ackLost": requests are applied but answers are lost. */
 export type LinkMode = "up" | "down" | "ackLost";
@@ -129,11 +129,11 @@ class MemoryLeaseClient implements LeaseStore {
 
   /** One create after the other (like the NATS chain), skipping keys held by others, stopping at a timeout. */
   async createMany(
-    entries: { key: string; value: Uint8Array }[],
+    entries: LeaseEntry[],
     timeoutMs: number,
     onSend: (key: string) => void,
     onCreated: (key: string, revision: number) => void,
-  ): Promise<{ created: Map<string, number>; error: unknown }> {
+  ): Promise<CreateManyResult> {
     const deadlineMs = this.server.nowMs() + timeoutMs;
     const created = new Map<string, number>();
     for (const e of entries) {
