@@ -68,10 +68,13 @@ async function totalQueued(parties: BenchParty[]): Promise<number> {
   return total;
 }
 
-/** The ceiling: a bare Bun.serve + one SQLite insert per POST, in its own process, driven by the same wrk run. */
-async function ceilingRun(workDir: string, bodiesFile: string): Promise<WrkResult> {
+/**
+ * The ceiling: a bare Bun.serve + one SQLite insert per POST, in its own process, driven by the same wrk run.
+ * `full`: fsync per commit, Haven's durability (the ratio's reference). `normal`: no fsync per commit, for reference.
+ */
+async function ceilingRun(workDir: string, bodiesFile: string, sync: "full" | "normal"): Promise<WrkResult> {
   const port = freePort();
-  const proc = Bun.spawn(["bun", join(REPO_ROOT, "scripts/lib/ceiling-server.ts"), String(port), join(workDir, "ceiling.sqlite")], {
+  const proc = Bun.spawn(["bun", join(REPO_ROOT, "scripts/lib/ceiling-server.ts"), String(port), join(workDir, `ceiling-${sync}.sqlite`), sync], {
     stdout: "pipe",
     stderr: "inherit",
   });
@@ -121,19 +124,23 @@ async function benchIngest(workDir: string): Promise<Record<string, unknown>> {
     const stored = (await totalQueued(parties)) - queuedBefore;
     return { r, rss, stored, cpuMs };
   });
-  log(`ingest: ceiling run (bare Bun.serve + SQLite WAL insert per request)...`);
-  const ceiling = await ceilingRun(workDir, bodiesFile);
+  log(`ingest: ceiling runs (bare Bun.serve + SQLite WAL insert per request; synchronous=FULL, then NORMAL)...`);
+  const ceiling = await ceilingRun(workDir, bodiesFile, "full");
+  const ceilingNormal = await ceilingRun(workDir, bodiesFile, "normal");
   const { r, rss, stored, cpuMs } = nodeFigures;
   const cpuUsPerForward = r.requests > 0 ? (cpuMs * 1000) / r.requests : NaN;
   const acceptedPerSec = perSec(r.accepted, r.durationSeconds);
   const ceilingPerSec = perSec(ceiling.accepted, ceiling.durationSeconds);
   const ratio = ceilingPerSec > 0 ? acceptedPerSec / ceilingPerSec : 0;
+  const ceilingNormalPerSec = perSec(ceilingNormal.accepted, ceilingNormal.durationSeconds);
+  const ratioNormal = ceilingNormalPerSec > 0 ? acceptedPerSec / ceilingNormalPerSec : 0;
   log("");
   log(`ingest  node:    ${fmtInt(acceptedPerSec)} accepted forwards/s  p50 ${round(r.p50Ms, 2)} ms  p99 ${round(r.p99Ms, 2)} ms  max ${round(r.maxMs)} ms`);
   log(`                 ${fmtInt(r.requests)} requests, ${fmtInt(r.accepted)} x 202, ${fmtInt(r.other)} other, ${r.socketErrors} socket errors; ${fmtInt(stored)} newly stored (distinct envelopes: ${fmtInt(opts.envelopes)}; repeats are deduplicated; up to ${opts.connections} warm-up requests cut off by wrk may land here too)`);
   log(`                 node RSS ${round(rss.rssMb)} MiB (peak ${round(rss.peakRssMb)} MiB); node CPU ${round(cpuUsPerForward)} us per request (user+sys, ${round(cpuMs / 1000 / r.durationSeconds, 2)} cores busy)`);
   log(`ingest  ceiling: ${fmtInt(ceilingPerSec)} inserts/s  p50 ${round(ceiling.p50Ms, 2)} ms  p99 ${round(ceiling.p99Ms, 2)} ms`);
-  log(`ratio node/ceiling: ${round(ratio, 2)}x   (goals: >= 10k/s, p99 <= 50 ms, >= 0.6x ceiling)`);
+  log(`ingest  ceiling without fsync (synchronous=NORMAL, not durable; reference only): ${fmtInt(ceilingNormalPerSec)} inserts/s  p99 ${round(ceilingNormal.p99Ms, 2)} ms`);
+  log(`ratio node/ceiling: ${round(ratio, 2)}x (to the no-fsync ceiling: ${round(ratioNormal, 2)}x)   (goals: >= 10k/s, p99 <= 50 ms, >= 0.6x ceiling)`);
   return {
     forwards_per_sec: Math.round(acceptedPerSec),
     p50_ms: round(r.p50Ms, 2),
@@ -151,6 +158,8 @@ async function benchIngest(workDir: string): Promise<Record<string, unknown>> {
     ceiling_p50_ms: round(ceiling.p50Ms, 2),
     ceiling_p99_ms: round(ceiling.p99Ms, 2),
     ratio_to_ceiling: round(ratio, 3),
+    ceiling_no_fsync_per_sec: Math.round(ceilingNormalPerSec),
+    ratio_to_ceiling_no_fsync: round(ratioNormal, 3),
     connections: opts.connections,
     wrk_threads: opts.threads,
     duration_s: opts.durationSeconds,

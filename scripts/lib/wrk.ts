@@ -45,12 +45,15 @@ function init(args)
   idx = math.floor(#bodies * tid / nthreads)
   accepted = 0
   other = 0
-  headers = { ["Content-Type"] = args[3] }
+  -- Formatted once here, not per request: wrk.format builds the whole request (~5.5 KB) in Lua, and at ~10k
+  -- requests/s that cost the load generator a tenth of a core on the same two cores as the server under test.
+  local headers = { ["Content-Type"] = args[3] }
+  for i = 1, #bodies do bodies[i] = wrk.format("POST", nil, headers, bodies[i]) end
 end
 function request()
   idx = idx + 1
   if idx > #bodies then idx = 1 end
-  return wrk.format("POST", nil, headers, bodies[idx])
+  return bodies[idx]
 end
 function response(status, hdrs, body)
   if status == 202 then accepted = accepted + 1 else other = other + 1 end
