@@ -14,6 +14,7 @@ import { MemorySecrets } from "../../src/didcomm/secrets/index.ts";
 import { MailboxActor } from "../../src/mailbox/index.ts";
 import { createMediatorCore, type InboundContext, type LiveSession, type MediatorCore, type ReceiveOutcome } from "../../src/mediator/index.ts";
 import { createLogger } from "../../src/observability/index.ts";
+import type { OutboundEvents } from "../../src/protocols/types.ts";
 import { ManualClock } from "../../src/runtime/index.ts";
 import { createMemoryDriver, openSqliteDriver, type StorageDriver } from "../../src/storage/index.ts";
 
@@ -29,6 +30,8 @@ export interface WorldOptions {
   driver: DriverKind;
   limits?: Partial<Config["limits"]>;
   mediation?: Partial<Config["mediation"]>;
+  /** The outbound delivery pipeline (webhook and reply events); absent = none, as in a core without delivery. */
+  outbound?: OutboundEvents;
 }
 
 export type Auth = "authcrypt" | "anoncrypt" | "signed";
@@ -105,6 +108,7 @@ export class World {
       clock: this.clock,
       logger,
       post: async (uri, packed) => void this.posted.push({ uri, packed }),
+      ...(opts.outbound !== undefined ? { outbound: opts.outbound } : {}),
     });
   }
 
