@@ -86,17 +86,23 @@ describe("scenarios 1 and 3: distributed breaker", () => {
     // Every event still owed was refused by the open breaker at least once (evidence the dispatchers kept asking).
     await waitFor("every waiting event deferred by the open breaker", async () => (await sumOver((q) => q.node.outcomes.deferred ?? 0)) >= EVENTS - 3, 30_000);
     expect(endpoint.successes().length).toBe(3);
-    // The threshold is exact cluster-wide: 5 events failed. While ownership stays put that is also 5 requests. If a
-    // partition changed owner meanwhile, a call its fence aborted after the request left is sent again by the next
-    // owner with the same Idempotency-Key and counted once (at-least-once, docs/RELIABILITY.md 5.2).
-    expect(new Set(endpoint.failures().map((r) => r.idempotencyKey)).size).toBe(5);
+    // The threshold is exact cluster-wide: the breaker opens on the 5th failed request (breaker-logic.ts `complete`).
+    // Those need not be 5 distinct events: an event whose retry came due (full jitter over 100 ms) before enough
+    // other events were queued is retried, and its second failure counts like any other. While ownership stays put
+    // the destination sees exactly those 5 failed requests. If a partition changed owner meanwhile, a call its fence
+    // aborted after the request left is not counted, and the next owner sends that event again with the same
+    // Idempotency-Key (at-least-once, docs/RELIABILITY.md 5.2): then more failed requests than counted ones.
+    const failedEvents = new Set(endpoint.failures().map((r) => r.idempotencyKey)).size;
     const lostDuring = (await lostNow()) - lostAtStart;
+    console.log(`[delivery-scenario1] ${endpoint.failures().length} failed requests for ${failedEvents} distinct events; ${lostDuring} partitions changed owner`);
     if (lostDuring === 0) {
       expect(endpoint.failures().length).toBe(5);
       expect(endpoint.requests.length).toBe(8);
     } else {
-      console.log(`[delivery-scenario1] ownership moved during the scenario (${lostDuring} partitions lost): ${endpoint.failures().length} failed requests for 5 failed events`);
+      expect(endpoint.failures().length).toBeGreaterThanOrEqual(5);
     }
+    expect(failedEvents).toBeGreaterThanOrEqual(1);
+    expect(failedEvents).toBeLessThanOrEqual(endpoint.failures().length);
     expect(endpoint.requests.slice(0, 3).every((r) => r.status === 200)).toBe(true);
     expect(await sumOver((q) => q.pending)).toBe(EVENTS - 3);
     expect(await sumOver((q) => q.node.transitions["closed->open"] ?? 0)).toBe(1);
