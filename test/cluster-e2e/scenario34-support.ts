@@ -35,9 +35,17 @@ export interface ProxiedCluster {
  * 3 NATS servers and `nodes` Haven nodes; each node lists only its own proxies in NATS_URL (and ignores
  * server-advertised addresses), so cutting its proxies really partitions it from NATS.
  */
-export async function startProxiedCluster(opts: { nodes: number; partitions?: number; env?: Record<string, string> }): Promise<ProxiedCluster> {
+export async function startProxiedCluster(opts: {
+  nodes: number;
+  partitions?: number;
+  env?: Record<string, string>;
+  /** Routes between the NATS servers through proxies too (NatsCluster.isolateRoutes). Default false. */
+  proxiedRoutes?: boolean;
+  /** Indexes of the NATS servers node `i` may use (default all): [i] pins a node to one server. */
+  serversFor?: (nodeIndex: number) => number[];
+}): Promise<ProxiedCluster> {
   const partitions = opts.partitions ?? 16;
-  const nats = await startNatsCluster({ servers: 3 });
+  const nats = await startNatsCluster({ servers: 3, proxiedRoutes: opts.proxiedRoutes ?? false });
   const keysDir = mkdtempSync(join(tmpdir(), "haven-s34-keys-"));
   const keysFile = join(keysDir, "mediator-keys.json");
   await loadOrCreateIdentityFile(keysFile);
@@ -59,7 +67,8 @@ export async function startProxiedCluster(opts: { nodes: number; partitions?: nu
       Array.from({ length: opts.nodes }, async (_, i) => {
         const id = `node-${String.fromCharCode(97 + i)}`;
         // Seeded explicitly: the proxy would otherwise read SEED itself (as a number, which a 64-bit seed overflows).
-        const own = nats.urls.map((target) => FaultProxy.start({ target, random: seededRandom(i) }));
+        const targets = opts.serversFor === undefined ? nats.urls : opts.serversFor(i).map((k) => nats.urls[k]!);
+        const own = targets.map((target) => FaultProxy.start({ target, random: seededRandom(i) }));
         proxies.push(...own);
         const proc = await startNodeProcess({
           echo: process.env.E2E_ECHO === "1",

@@ -89,6 +89,45 @@ describe("startNatsCluster (3 servers, JetStream)", () => {
   }, 30_000);
 });
 
+describe("startNatsCluster with proxied routes", () => {
+  // Expected: every route runs through its proxy; isolating a server leaves it with no route (and no route learned by
+  // gossip around the proxies) while the other two stay routed and its clients still connect; healing restores the mesh.
+  let cluster: NatsCluster;
+
+  beforeAll(async () => {
+    cluster = await startNatsCluster({ servers: 3, proxiedRoutes: true });
+  }, 30_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+  }, 30_000);
+
+  async function routesOf(i: number): Promise<number> {
+    const r = await fetch(`${cluster.servers[i]!.monitorUrl}/routez`);
+    return ((await r.json()) as { num_routes: number }).num_routes;
+  }
+
+  async function until(what: string, cond: () => Promise<boolean>): Promise<void> {
+    const deadlineMs = Date.now() + 20_000;
+    while (!(await cond())) {
+      if (Date.now() > deadlineMs) throw new Error(`timed out waiting for ${what}`);
+      await Bun.sleep(50); // polling a monitoring endpoint: there is no event to await
+    }
+  }
+
+  test("isolateRoutes cuts one server off from its peers only; healRoutes restores the full mesh", async () => {
+    for (let i = 0; i < 3; i++) expect(await routesOf(i)).toBe(2);
+    cluster.isolateRoutes("n3");
+    await until("n3 without routes, n1 and n2 routed to each other only", async () => (await routesOf(2)) === 0 && (await routesOf(0)) === 1 && (await routesOf(1)) === 1);
+    // Its clients still connect: the server itself is up.
+    const nc = await connect({ servers: cluster.servers[2]!.url });
+    await nc.flush();
+    await nc.close();
+    cluster.healRoutes("n3");
+    await until("the full mesh again", async () => (await routesOf(0)) === 2 && (await routesOf(1)) === 2 && (await routesOf(2)) === 2);
+  }, 30_000);
+});
+
 describe("startNatsServer (single)", () => {
   test("starts with JetStream, survives restart with its store, and stop() removes process and temp dir", async () => {
     const nats = await startNatsServer();

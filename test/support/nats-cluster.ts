@@ -3,6 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePorts } from "./ports.ts";
+import { FaultProxy } from "./fault-proxy.ts";
+import { seededRandom } from "../../src/runtime/random.ts";
 
 export const NATS_SERVER_BIN = process.env.NATS_SERVER_BIN ?? (existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server");
 
@@ -32,6 +34,12 @@ export interface NatsClusterOptions {
   extraConfig?: string;
   /** Echo server output to stderr (also env NATS_ECHO=1). */
   echo?: boolean;
+  /**
+   * Route every server-to-server connection through its own FaultProxy (one per ordered pair), so a test can cut the
+   * routes of one server (isolateRoutes) while it keeps serving its clients. Servers advertise an address nobody
+   * listens on, so no route is learned by gossip around the proxies. Default false.
+   */
+  proxiedRoutes?: boolean;
 }
 
 export interface NatsServerHandle {
@@ -77,6 +85,12 @@ export interface NatsCluster {
   metaLeader(): Promise<string | null>;
   /** The server currently leading the stream's raft group (R>1), or null if none is known. */
   streamLeader(stream: string): Promise<NatsServerHandle | null>;
+  /**
+   * proxiedRoutes only: cuts every route between server `name` and the others (both directions, connections reset and
+   * refused), so it is cut off from the cluster while its clients stay connected to it. healRoutes() undoes it.
+   */
+  isolateRoutes(name: string): void;
+  healRoutes(name: string): void;
   /** Stops every server and removes the temp dir (if this harness created it). Idempotent. */
   stop(): Promise<void>;
 }
@@ -194,7 +208,7 @@ class ServerProcess implements NatsServerHandle {
     return this.spec.clusterPort;
   }
 
-  writeConfig(o: Required<Pick<NatsClusterOptions, "jetstream" | "clusterName" | "maxMemoryStoreBytes" | "maxFileStoreBytes">> & { extraConfig: string }): void {
+  writeConfig(o: Required<Pick<NatsClusterOptions, "jetstream" | "clusterName" | "maxMemoryStoreBytes" | "maxFileStoreBytes" | "proxiedRoutes">> & { extraConfig: string }): void {
     mkdirSync(this.storeDir, { recursive: true });
     const lines = [
       `server_name: ${this.spec.name}`,
@@ -206,7 +220,10 @@ class ServerProcess implements NatsServerHandle {
     }
     if (this.spec.clusterPort !== null) {
       const routes = this.spec.routes.map((p) => `nats-route://127.0.0.1:${p}`).join(", ");
-      lines.push(`cluster { name: ${o.clusterName}, listen: 127.0.0.1:${this.spec.clusterPort}, routes: [${routes}] }`);
+      // Proxied: advertise a port nothing listens on (1), so peers learn no direct route by gossip and every route
+      // stays on its configured proxy.
+      const advertise = o.proxiedRoutes ? ", advertise: 127.0.0.1:1" : "";
+      lines.push(`cluster { name: ${o.clusterName}, listen: 127.0.0.1:${this.spec.clusterPort}${advertise}, routes: [${routes}] }`);
     }
     if (o.extraConfig) lines.push(o.extraConfig);
     writeFileSync(this.configPath, lines.join("\n") + "\n");
@@ -333,6 +350,8 @@ class ServerProcess implements NatsServerHandle {
 class ClusterImpl implements NatsCluster {
   servers: ServerProcess[] = [];
   stopped = false;
+  /** proxiedRoutes: routeProxies[i][j] carries server i's route to server j (null on the diagonal). */
+  routeProxies: (FaultProxy | null)[][] = [];
 
   constructor(
     readonly dir: string,
@@ -390,10 +409,31 @@ class ClusterImpl implements NatsCluster {
     return null;
   }
 
+  isolateRoutes(name: string): void {
+    for (const p of this.#routesOf(name)) p.cut();
+  }
+
+  healRoutes(name: string): void {
+    for (const p of this.#routesOf(name)) p.pass();
+  }
+
+  #routesOf(name: string): FaultProxy[] {
+    const i = this.servers.findIndex((s) => s.name === name);
+    if (i < 0) throw new RangeError(`no server ${name}`);
+    if (this.routeProxies.length === 0) throw new Error("routes are not proxied: start the cluster with proxiedRoutes");
+    const out: FaultProxy[] = [];
+    for (let j = 0; j < this.servers.length; j++) {
+      if (j === i) continue;
+      out.push(this.routeProxies[i]![j]!, this.routeProxies[j]![i]!);
+    }
+    return out;
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     await Promise.all(this.servers.map((s) => s.stop()));
+    for (const row of this.routeProxies) for (const p of row) p?.close();
     if (this.ownsDir) {
       rmSync(this.dir, { recursive: true, force: true });
       ownedDirs.delete(this.dir);
@@ -432,6 +472,7 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
     maxMemoryStoreBytes: checkBytes("maxMemoryStoreBytes", opts.maxMemoryStoreBytes ?? 256 * 2 ** 20),
     maxFileStoreBytes: checkBytes("maxFileStoreBytes", opts.maxFileStoreBytes ?? 2 * 2 ** 30),
     extraConfig: opts.extraConfig ?? "",
+    proxiedRoutes: opts.proxiedRoutes ?? false,
   };
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(cfg.clusterName)) throw new RangeError("clusterName must match [A-Za-z0-9_-]{1,32}");
   const echo = opts.echo ?? process.env.NATS_ECHO === "1";
@@ -447,7 +488,14 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
       ownedDirs.add(dir);
     }
     const cluster = new ClusterImpl(dir, cfg.clusterName, echo, ownsDir);
-    cluster.servers = layout(count, count > 1).map((spec) => new ServerProcess(spec, dir, cluster));
+    const specs = layout(count, count > 1);
+    if (cfg.proxiedRoutes && count > 1) {
+      cluster.routeProxies = specs.map((_from, i) =>
+        specs.map((to, j) => (i === j ? null : FaultProxy.start({ target: { port: to.clusterPort! }, random: seededRandom(i * count + j + 1) }))),
+      );
+      for (const [i, spec] of specs.entries()) spec.routes = cluster.routeProxies[i]!.filter((p) => p !== null).map((p) => p.port);
+    }
+    cluster.servers = specs.map((spec) => new ServerProcess(spec, dir, cluster));
     for (const s of cluster.servers) s.writeConfig(cfg);
     try {
       for (const s of cluster.servers) s.spawn(echo);
