@@ -299,7 +299,8 @@ export async function startClusterMode(o: ClusterModeOptions): Promise<ClusterMo
     const startedAtMs = clock.monotonicMs();
     const settleMs = c.suspectAfterMs; // by then every live member's heartbeat was heard at least twice
     const checks: HealthCheck[] = [
-      { name: "nats", run: async () => ({ ok: natsConnected && !nc.isClosed(), detail: natsConnected ? "connected" : "disconnected" }) },
+      // The server is named: a node can be connected to a server that lost its routes (OPERATIONS.md, Network partition).
+      { name: "nats", run: async () => ({ ok: natsConnected && !nc.isClosed(), detail: natsConnected ? `connected to ${nc.getServer()}` : "disconnected" }) },
       {
         name: "membership",
         run: async () => {
