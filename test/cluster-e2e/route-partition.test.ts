@@ -27,7 +27,7 @@ const WORKERS = 6;
 let cluster: ProxiedCluster;
 const recipients: Recipient[] = [];
 
-// Opt-in (`bun run test:route-partition`), not in the default `bun test`: 9 of 11 runs passed on 2026-11-30, and one
+// Opt-in (`bun run test:route-partition`), not in the default `bun test`: 13 of 15 runs passed on 2026-11-30, and one
 // fresh-clone CI run hung after the heal until the test timeout, at a step not captured (docs/RELIABILITY.md). Until
 // that is understood it would make CI fail at random. Every wait below is bounded and names its step.
 const enabled = process.env.HAVEN_ROUTE_PARTITION === "1";
