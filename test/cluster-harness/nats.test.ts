@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { startNatsCluster, startNatsServer, type NatsCluster } from "../support/nats-cluster.ts";
+import { waitFor } from "../replication/helpers.ts";
 
 // Real processes: bunfig's [test] timeout is not honoured by this Bun, so set the ceiling per file.
 setDefaultTimeout(30_000);
@@ -107,24 +108,16 @@ describe("startNatsCluster with proxied routes", () => {
     return ((await r.json()) as { num_routes: number }).num_routes;
   }
 
-  async function until(what: string, cond: () => Promise<boolean>): Promise<void> {
-    const deadlineMs = Date.now() + 20_000;
-    while (!(await cond())) {
-      if (Date.now() > deadlineMs) throw new Error(`timed out waiting for ${what}`);
-      await Bun.sleep(50); // polling a monitoring endpoint: there is no event to await
-    }
-  }
-
   test("isolateRoutes cuts one server off from its peers only; healRoutes restores the full mesh", async () => {
     for (let i = 0; i < 3; i++) expect(await routesOf(i)).toBe(2);
     cluster.isolateRoutes("n3");
-    await until("n3 without routes, n1 and n2 routed to each other only", async () => (await routesOf(2)) === 0 && (await routesOf(0)) === 1 && (await routesOf(1)) === 1);
+    await waitFor("n3 without routes, n1 and n2 routed to each other only", async () => (await routesOf(2)) === 0 && (await routesOf(0)) === 1 && (await routesOf(1)) === 1);
     // Its clients still connect: the server itself is up.
     const nc = await connect({ servers: cluster.servers[2]!.url });
     await nc.flush();
     await nc.close();
     cluster.healRoutes("n3");
-    await until("the full mesh again", async () => (await routesOf(0)) === 2 && (await routesOf(1)) === 2 && (await routesOf(2)) === 2);
+    await waitFor("the full mesh again", async () => (await routesOf(0)) === 2 && (await routesOf(1)) === 2 && (await routesOf(2)) === 2);
   }, 30_000);
 });
 
